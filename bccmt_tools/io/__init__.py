@@ -1,0 +1,1 @@
+"""Kaldi-style I/O: data directories, rspecifier/wspecifier tables, trials and audio."""
