@@ -8,24 +8,25 @@ import pytest
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.datadir import (
     DataDir,
-    balanced_cuts,
-    combine_data_dirs,
-    entry_problem,
-    filter_data_dir,
-    fix_data_dir,
     read_kv,
     read_spk2utt,
     read_utt2num_frames,
     read_utt2spk,
-    select_utterances,
     spk2utt_to_utt2spk,
-    split_data_dir,
-    subset_data_dir,
     utt2spk_to_spk2utt,
-    validate_data_dir,
     write_kv,
     write_spk2utt,
 )
+from bccmt_tools.io.datadir_ops import (
+    balanced_cuts,
+    combine_data_dirs,
+    filter_data_dir,
+    fix_data_dir,
+    select_utterances,
+    split_data_dir,
+    subset_data_dir,
+)
+from bccmt_tools.io.datadir_validate import entry_problem, validate_data_dir
 
 
 def make_data_dir(path, spk_utts, wav_dir=None, frames=None, extra=None):
@@ -372,7 +373,7 @@ def test_filter_needs_utt2num_frames_for_frame_filters(tmp_path):
 
 
 def test_cut_short_write_leaves_a_dir_that_fails_validation(tmp_path):
-    from bccmt_tools.io.datadir import write_data_dir
+    from bccmt_tools.io.datadir_ops import write_data_dir
 
     data = make_data_dir(tmp_path / "d", {"s1": 2})
     assert (data.path / "spk2utt").exists()

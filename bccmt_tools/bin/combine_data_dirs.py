@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.io.datadir import combine_data_dirs
+from bccmt_tools.io.datadir_ops import combine_data_dirs
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.io.datadir import split_data_dir
+from bccmt_tools.io.datadir_ops import split_data_dir
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,8 @@
 
 import click
 
-from bccmt_tools.io.datadir import DataDir, read_id_list, select_utterances, subset_data_dir
+from bccmt_tools.io.datadir import DataDir, read_id_list
+from bccmt_tools.io.datadir_ops import select_utterances, subset_data_dir
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

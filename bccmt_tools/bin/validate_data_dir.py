@@ -3,7 +3,7 @@
 import click
 
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.datadir import validate_data_dir
+from bccmt_tools.io.datadir_validate import validate_data_dir
 
 
 def _print_grouped(problems, label, max_shown):
