@@ -68,7 +68,8 @@ def read_table(rspecifier):
                 except BccmtError:
                     raise
                 except Exception as exc:  # kaldiio raises many types; name the key
-                    raise BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {exc}") from None
+                    reason = str(exc) or type(exc).__name__
+                    raise BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {reason}") from None
         finally:
             for fd in fds.values():
                 with contextlib.suppress(Exception):
@@ -92,7 +93,8 @@ def read_table(rspecifier):
         raise
     except Exception as exc:
         where = f"after key {key!r}" if key is not None else "at its start"
-        raise BccmtError(f"{path}: corrupt or unreadable archive {where}: {exc}") from None
+        reason = str(exc) or type(exc).__name__
+        raise BccmtError(f"{path}: corrupt or unreadable archive {where}: {reason}") from None
 
 
 def read_table_dict(rspecifier):

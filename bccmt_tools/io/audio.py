@@ -1,0 +1,217 @@
+"""Read audio named by ``wav.scp`` entries: wav/flac paths, Kaldi pipes and wav-ark references.
+
+Every reader returns float32 mono samples in [-1, 1] (16-bit PCM scaled by 1/32768, as Kaldi
+does before it multiplies back), and every failure is a one-line :class:`BccmtError` that names
+``where`` (e.g. ``"data/test/wav.scp: key 'utt1'"``) and the file or command.
+
+Entry forms (the value column of ``wav.scp``):
+
+* ``/data/a.wav`` or ``/data/a.flac`` - read with soundfile;
+* ``ffmpeg -nostdin -loglevel error -i a.m4a -f wav -ar 16000 -ac 1 - |`` - a shell command whose
+  stdout is a wav file (its exit status is checked);
+* ``/data/wav.ark:1234`` or ``ark:/data/wav.ark:1234`` - a wav entry inside a Kaldi archive.
+
+>>> samples = read_audio("/data/a.wav", where="data/x/wav.scp: key 'a'")  # doctest: +SKIP
+>>> for key, samples in iter_wav_scp("scp:data/x/wav.scp"):  # doctest: +SKIP
+...     print(key, samples.shape)
+"""
+
+import io
+import os
+import re
+import subprocess
+
+import numpy as np
+
+from bccmt_tools.errors import BccmtError
+
+INT16_SCALE = 32768.0
+
+# "path:offset" with an optional "[slice]" (kaldiio's syntax), e.g. "/x/wav.ark:1234".
+_ARK_REFERENCE = re.compile(r"^(?:ark:)?(?P<path>.+):(?P<offset>\d+)(?P<slice>\[[^\]]*\])?$")
+
+
+def _prefix(where):
+    return f"{where}: " if where else ""
+
+
+def is_pipe(entry):
+    """True for a Kaldi read pipe such as ``"sox a.wav -t wav - |"``."""
+    return entry.rstrip().endswith("|")
+
+
+def read_audio(entry, sample_rate=16000, resample=False, where="", channel=None):
+    """Load one ``wav.scp`` value as float32 mono samples in [-1, 1].
+
+    ``sample_rate`` is the rate the caller expects: another rate is an error unless ``resample``
+    is true. Multi-channel audio is an error unless ``channel`` (0-based) picks one.
+
+    >>> read_audio("missing.wav", where="wav.scp: key 'u1'")
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: wav.scp: key 'u1': file not found: missing.wav
+    """
+    entry = entry.strip()
+    if not entry:
+        raise BccmtError(f"{_prefix(where)}empty wav.scp entry")
+    if is_pipe(entry):
+        samples, rate, source = _read_pipe(entry, where)
+    elif os.path.isfile(entry):
+        samples, rate, source = _read_file(entry, where)
+    elif _ARK_REFERENCE.match(entry) and os.path.isfile(_ARK_REFERENCE.match(entry)["path"]):
+        samples, rate, source = _read_ark_reference(entry, where)
+    else:
+        raise BccmtError(f"{_prefix(where)}file not found: {entry}")
+    return _finish(samples, rate, source, sample_rate, resample, where, channel)
+
+
+def samples_from_kaldi_wav(value, sample_rate=16000, resample=False, where="", channel=None):
+    """Convert a ``(rate, int16 array)`` pair, as kaldiio returns wav entries, to float32 mono."""
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise BccmtError(f"{_prefix(where)}not a wav entry (got a feature matrix or vector)")
+    rate, data = value
+    return _finish(_int_to_float(np.asarray(data)), int(rate), "wav ark entry", sample_rate, resample, where, channel)
+
+
+def _read_file(path, where):
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile errors, truncated headers, unknown formats
+        raise BccmtError(f"{_prefix(where)}cannot read audio {path}: {_one_line(exc)}") from None
+    return samples, rate, path
+
+
+def _read_pipe(entry, where):
+    import soundfile
+
+    command = entry.rstrip()[:-1].strip()
+    result = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True)
+    if result.returncode != 0:
+        reason = _last_line(result.stderr) or "no message on stderr"
+        raise BccmtError(f"{_prefix(where)}command failed (exit {result.returncode}): {command!r}: {reason}")
+    if not result.stdout:
+        raise BccmtError(f"{_prefix(where)}command wrote no audio: {command!r}")
+    try:
+        # A wav written to a pipe has unknown sizes in its header; libsndfile reads to the end.
+        samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise BccmtError(f"{_prefix(where)}cannot decode the output of {command!r}: {_one_line(exc)}") from None
+    return samples, rate, command
+
+
+def _read_ark_reference(entry, where):
+    import kaldiio
+
+    reference = entry[len("ark:"):] if entry.startswith("ark:") else entry
+    try:
+        value = kaldiio.load_mat(reference)
+    except Exception as exc:
+        raise BccmtError(f"{_prefix(where)}cannot read {reference}: {_one_line(exc)}") from None
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise BccmtError(f"{_prefix(where)}{reference}: not a wav entry (a feature matrix or vector)")
+    rate, data = value
+    return _int_to_float(np.asarray(data)), int(rate), reference
+
+
+def _int_to_float(data):
+    if data.dtype == np.int16:
+        samples = data.astype(np.float32) / INT16_SCALE
+    elif np.issubdtype(data.dtype, np.integer):
+        samples = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    else:
+        samples = data.astype(np.float32)
+    return samples[:, None] if samples.ndim == 1 else samples
+
+
+def _finish(samples, rate, source, sample_rate, resample, where, channel):
+    """Pick the channel, check emptiness and rate, resample when asked; returns 1-D float32."""
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.shape[0] == 0:
+        raise BccmtError(f"{_prefix(where)}empty audio: {source}")
+    channels = samples.shape[1]
+    if channel is None:
+        if channels != 1:
+            raise BccmtError(f"{_prefix(where)}{source} has {channels} channels; pick one with a channel option")
+        channel = 0
+    elif not 0 <= channel < channels:
+        raise BccmtError(f"{_prefix(where)}{source} has {channels} channel(s); there is no channel {channel}")
+    mono = np.ascontiguousarray(samples[:, channel], dtype=np.float32)
+    if rate != sample_rate:
+        if not resample:
+            raise BccmtError(
+                f"{_prefix(where)}{source} has sample rate {rate} Hz, expected {sample_rate} Hz (use resampling to convert)"
+            )
+        mono = resample_audio(mono, rate, sample_rate)
+    return mono
+
+
+def resample_audio(samples, orig_rate, new_rate):
+    """Band-limited resampling with ``torchaudio.functional.resample``."""
+    import torch
+    import torchaudio.functional
+
+    tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    return torchaudio.functional.resample(tensor, int(orig_rate), int(new_rate)).numpy()
+
+
+def iter_wav_scp(path_or_rspecifier, sample_rate=16000, resample=False, channel=None, on_error=None):
+    """Yield ``(key, samples)`` for every line of a ``wav.scp`` (a path or ``scp:path``).
+
+    Bad entries raise :class:`BccmtError` naming the file and key; with ``on_error`` given, it is
+    called as ``on_error(key, error)`` instead and the entry is skipped.
+    """
+    from bccmt_tools.io.kaldi_table import read_scp_lines
+
+    path = path_or_rspecifier
+    if path.startswith("scp:") or path.startswith("scp,"):
+        path = path.split(":", 1)[1]
+    if not os.path.isfile(path):
+        raise BccmtError(f"{path}: no such wav.scp")
+    for key, value, _number in read_scp_lines(path):
+        where = f"{path}: key {key!r}"
+        try:
+            samples = read_audio(value, sample_rate, resample, where=where, channel=channel)
+        except BccmtError as error:
+            if on_error is None:
+                raise
+            on_error(key, error)
+            continue
+        yield key, samples
+
+
+def iter_audio_table(rspecifier, sample_rate=16000, resample=False, channel=None, on_error=None):
+    """Yield ``(key, samples)`` from ``scp:wav.scp`` (wav.scp semantics) or a wav ark (``ark:-``).
+
+    ``on_error`` as in :func:`iter_wav_scp`; an unreadable archive cannot be skipped past and
+    always raises.
+    """
+    from bccmt_tools.io.kaldi_table import parse_rspecifier, read_table
+
+    kind, path, _ = parse_rspecifier(rspecifier)
+    if kind == "scp":
+        yield from iter_wav_scp(path, sample_rate, resample, channel, on_error)
+        return
+    label = "stdin" if path.strip() == "-" else path
+    for key, value in read_table(rspecifier):
+        where = f"{label}: key {key!r}"
+        try:
+            samples = samples_from_kaldi_wav(value, sample_rate, resample, where=where, channel=channel)
+        except BccmtError as error:
+            if on_error is None:
+                raise
+            on_error(key, error)
+            continue
+        yield key, samples
+
+
+def _last_line(data):
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _one_line(exc):
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
