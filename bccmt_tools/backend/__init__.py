@@ -1,0 +1,1 @@
+"""Back-end: embedding extraction, cosine / AS-norm / LDA+PLDA scoring, metrics (EER, minDCF, DET)."""

@@ -1,0 +1,232 @@
+"""Batched embedding extraction that equals one-by-one extraction.
+
+Utterances are read in windows of ``sort_window``; inside a window they are sorted by length and
+cut into batches of similar lengths, padded with zeros, with their true ``lengths`` passed to the
+model (whose masks make padding invisible). Each utterance is mean-normalised over its full length
+first (``cmn``, as in training). An utterance longer than ``max_chunk_frames`` is cut into
+``ceil(T / max_chunk_frames)`` chunks of near-equal length (they differ by at most one frame, so no
+tiny last chunk); its embedding is the average of the chunk embeddings weighted by chunk length
+in frames. Results come out in input order.
+"""
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from bccmt_tools.errors import BccmtError
+
+
+@dataclass
+class ExtractionOptions:
+    batch_size: int = 16
+    max_chunk_frames: int = 3000   # 30 s at a 10 ms shift; 0 = never chunk
+    sort_window: int = 512          # utterances read ahead and sorted by length
+    cmn: bool = True
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise BccmtError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.max_chunk_frames < 0:
+            raise BccmtError(f"--max-chunk-frames must be >= 0, got {self.max_chunk_frames}")
+        if self.sort_window < 1:
+            raise BccmtError(f"sort window must be at least 1, got {self.sort_window}")
+
+
+def chunk_bounds(num_frames, max_frames):
+    """``[(start, stop), ...]``: ``num_frames`` cut into near-equal chunks of at most ``max_frames``.
+
+    >>> chunk_bounds(10, 4)
+    [(0, 3), (3, 7), (7, 10)]
+    >>> chunk_bounds(5, 0)
+    [(0, 5)]
+    """
+    if max_frames <= 0 or num_frames <= max_frames:
+        return [(0, num_frames)]
+    pieces = math.ceil(num_frames / max_frames)
+    edges = [round(i * num_frames / pieces) for i in range(pieces + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+class TorchEmbedder:
+    """Calls a torch embedding model on numpy batches: ``(feats [B,T,F], lengths [B]) -> [B, D]``."""
+
+    def __init__(self, model, device="cpu"):
+        import torch
+
+        self.torch = torch
+        self.model = model.to(device).eval()
+        self.device = device
+        self.embedding_dim = int(model.embedding_dim)
+
+    def __call__(self, feats, lengths):
+        torch = self.torch
+        with torch.inference_mode():
+            output = self.model(torch.from_numpy(feats).to(self.device),
+                                torch.from_numpy(lengths).to(self.device))
+        return output.float().cpu().numpy()
+
+
+class OnnxEmbedder:
+    """Runs an exported ONNX model with onnxruntime; inputs ``feats`` [B,T,F] float32 and
+    ``lengths`` [B] int64, output ``embeddings`` [B, D]."""
+
+    INPUTS = ("feats", "lengths")
+
+    def __init__(self, path, device="cpu"):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise BccmtError("--onnx needs onnxruntime: pip install 'bccmt-tools[onnx]'") from None
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        except Exception as exc:
+            raise BccmtError(f"{path}: cannot load ONNX model: {exc}") from None
+        names = [item.name for item in self.session.get_inputs()]
+        if sorted(names) != sorted(self.INPUTS):
+            raise BccmtError(f"{path}: ONNX inputs are {names}; expected {list(self.INPUTS)} "
+                             "(feats [B,T,80] float32, lengths [B] int64), as written by bccmt export")
+        self.input_types = {item.name: item.type for item in self.session.get_inputs()}
+        outputs = self.session.get_outputs()
+        self.output_name = next((o.name for o in outputs if o.name == "embeddings"), outputs[0].name)
+        shape = next(o.shape for o in outputs if o.name == self.output_name)
+        self.embedding_dim = shape[-1] if isinstance(shape[-1], int) else None
+
+    def __call__(self, feats, lengths):
+        lengths_type = np.int32 if "int32" in self.input_types["lengths"] else np.int64
+        (output,) = self.session.run([self.output_name], {"feats": feats.astype(np.float32),
+                                                          "lengths": lengths.astype(lengths_type)})
+        return np.asarray(output, dtype=np.float32)
+
+
+def _windows(items, size):
+    window = []
+    for item in items:
+        window.append(item)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def _prepare(key, feats, feature_dim, cmn, where):
+    feats = np.asarray(feats, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[0] == 0:
+        raise BccmtError(f"{where}: key {key!r}: expected a non-empty [frames, {feature_dim}] feature "
+                         f"matrix, got shape {feats.shape}")
+    if feature_dim is not None and feats.shape[1] != feature_dim:
+        raise BccmtError(f"{where}: key {key!r}: features have {feats.shape[1]} dims, the model expects {feature_dim}")
+    if not np.all(np.isfinite(feats)):
+        raise BccmtError(f"{where}: key {key!r}: features contain NaN or infinite values")
+    if cmn:
+        feats = feats - feats.mean(axis=0, keepdims=True)
+    return feats
+
+
+def _embed_window(window, embedder, options):
+    """Embeddings (float32) of a list of ``(key, feats)`` already validated, in window order."""
+    pieces = []  # (utterance position, chunk)
+    for position, (_key, feats) in enumerate(window):
+        for start, stop in chunk_bounds(feats.shape[0], options.max_chunk_frames):
+            pieces.append((position, feats[start:stop]))
+    order = sorted(range(len(pieces)), key=lambda i: -pieces[i][1].shape[0])
+    sums = [None] * len(window)
+    weights = np.zeros(len(window))
+    for start in range(0, len(order), options.batch_size):
+        batch = [pieces[i] for i in order[start:start + options.batch_size]]
+        lengths = np.array([chunk.shape[0] for _, chunk in batch], dtype=np.int64)
+        padded = np.zeros((len(batch), int(lengths.max()), batch[0][1].shape[1]), dtype=np.float32)
+        for row, (_, chunk) in enumerate(batch):
+            padded[row, :chunk.shape[0]] = chunk
+        embeddings = embedder(padded, lengths).astype(np.float64)
+        for row, (position, _chunk) in enumerate(batch):
+            weighted = embeddings[row] * lengths[row]
+            sums[position] = weighted if sums[position] is None else sums[position] + weighted
+            weights[position] += lengths[row]
+    return [(sums[i] / weights[i]).astype(np.float32) for i in range(len(window))]
+
+
+def extract_embeddings(items, embedder, options=None, feature_dim=None, where="input", on_error=None,
+                       progress=None):
+    """Yield ``(key, embedding float32 [D])`` for each ``(key, feats [T, F])`` of ``items``.
+
+    A bad entry (empty, wrong dimension, NaN) raises BccmtError naming ``where`` and the key,
+    or, with ``on_error(key, error)``, is reported there and skipped. ``progress(n)`` is called
+    after every window with the number of utterances done in it.
+    """
+    options = options or ExtractionOptions()
+
+    def checked():
+        for key, feats in items:
+            try:
+                yield key, _prepare(key, feats, feature_dim, options.cmn, where)
+            except BccmtError as error:
+                if on_error is None:
+                    raise
+                on_error(key, error)
+
+    for window in _windows(checked(), options.sort_window):
+        embeddings = _embed_window(window, embedder, options)
+        for (key, _feats), embedding in zip(window, embeddings):
+            if not np.all(np.isfinite(embedding)):
+                error = BccmtError(f"{where}: key {key!r}: the model produced a NaN or infinite embedding")
+                if on_error is None:
+                    raise error
+                on_error(key, error)
+                continue
+            yield key, embedding
+        if progress is not None:
+            progress(len(window))
+
+
+def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=None):
+    """``(key, samples)`` -> ``(key, fbank)`` with the experiment's fbank config (dither forced to 0:
+    extraction must be deterministic). Audio too short for one frame is an error naming the key."""
+    import dataclasses
+
+    from bccmt_tools.features.fbank import compute_fbank
+
+    config = dataclasses.replace(fbank_config, dither=0.0)
+    for key, samples in audio_items:
+        feats = compute_fbank(samples, config)
+        if feats.shape[0] == 0:
+            error = BccmtError(f"{where}: key {key!r}: audio too short for one frame ({len(samples)} samples)")
+            if on_error is None:
+                raise error
+            on_error(key, error)
+            continue
+        yield key, feats
+
+
+def exp_feature_settings(config, where="config.yaml"):
+    """``(FbankConfig, cmn)`` from an experiment config's ``features`` section."""
+    from bccmt_tools.features.fbank import load_fbank_config
+
+    features = dict(config.get("features") or {})
+    cmn = bool(features.pop("cmn", True))
+    try:
+        fbank = load_fbank_config(features)
+    except BccmtError as error:
+        raise BccmtError(f"{where}: key 'features': {error.message}") from None
+    return fbank, cmn
+
+
+class Progress:
+    """tqdm on stderr (disabled when stderr is not a terminal, e.g. job logs, unless forced)."""
+
+    def __init__(self, description, total=None, force=False):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="utt", desc=description, file=sys.stderr,
+                        disable=not (force or sys.stderr.isatty()), dynamic_ncols=True)
+
+    def __call__(self, count):
+        self.bar.update(count)
+
+    def close(self):
+        self.bar.close()

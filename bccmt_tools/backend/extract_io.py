@@ -1,0 +1,92 @@
+"""Glue for the extraction tools: choose the device, build the embedder, read features or audio."""
+
+import os
+
+from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder, exp_feature_settings, features_from_audio
+from bccmt_tools.errors import BccmtError
+
+INPUT_TYPES = ("feats", "wav")
+
+
+def resolve_device(device):
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BccmtError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    return device
+
+
+def load_embedder(exp_dir=None, checkpoint=None, device="cpu", onnx_path=None):
+    """``(embedder, fbank_config, cmn)`` from an experiment dir (torch) or an ONNX file.
+
+    With ``onnx_path``, the features config still comes from ``exp_dir/config.yaml`` when given,
+    else the default fbank config with CMN on (the training default).
+    """
+    if onnx_path:
+        if exp_dir:
+            from bccmt_tools.models.experiment import read_exp_config
+
+            fbank, cmn = exp_feature_settings(read_exp_config(exp_dir), os.path.join(exp_dir, "config.yaml"))
+        else:
+            from bccmt_tools.features.fbank import load_fbank_config
+
+            fbank, cmn = load_fbank_config(None), True
+        return OnnxEmbedder(onnx_path, device), fbank, cmn
+    if not exp_dir:
+        raise BccmtError("give --exp (a trained experiment directory) or --onnx")
+    from bccmt_tools.models.experiment import load_model_from_exp
+
+    model, config = load_model_from_exp(exp_dir, checkpoint, device=device)
+    fbank, cmn = exp_feature_settings(config, os.path.join(exp_dir, "config.yaml"))
+    return TorchEmbedder(model, device), fbank, cmn
+
+
+def scp_path(rspecifier):
+    """The file behind ``scp:path`` (or a bare path), else None (archives, pipes)."""
+    if ":" not in rspecifier:
+        return rspecifier
+    options, path = rspecifier.split(":", 1)
+    return path if "scp" in options.split(",") else None
+
+
+def count_entries(rspecifier):
+    """Number of lines of an scp rspecifier (for a progress total), None for archives."""
+    path = scp_path(rspecifier)
+    if path is None or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def read_inputs(rspecifier, input_type, fbank, on_error=None):
+    """``(key, feats)`` from a feature table, or from audio (wav.scp / wav ark) through fbank."""
+    if input_type == "feats":
+        return _read_feats(rspecifier, on_error)
+    from bccmt_tools.io.audio import iter_audio_table
+
+    if ":" not in rspecifier:
+        rspecifier = f"scp:{rspecifier}"
+    audio = iter_audio_table(rspecifier, fbank.sample_rate, on_error=on_error)
+    return features_from_audio(audio, fbank, where=rspecifier, on_error=on_error)
+
+
+def _read_feats(rspecifier, on_error):
+    """Feature matrices; with ``on_error``, an unreadable scp entry is reported and skipped."""
+    import kaldiio
+
+    from bccmt_tools.io.kaldi_table import parse_rspecifier, read_scp_lines, read_table
+
+    kind, path, _ = parse_rspecifier(rspecifier)
+    if kind != "scp" or on_error is None:
+        yield from read_table(rspecifier)
+        return
+    for key, value, _number in read_scp_lines(path):
+        try:
+            feats = kaldiio.load_mat(value)
+        except Exception as exc:  # kaldiio raises many types; name the key
+            on_error(key, BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {exc}"))
+            continue
+        yield key, feats

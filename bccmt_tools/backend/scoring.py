@@ -1,0 +1,225 @@
+"""Score a trial list: map trial keys to embedding rows once, normalise once, score in chunks.
+
+Back-ends (``method``): ``cosine`` (optional mean subtraction), ``asnorm`` (cosine + AS-norm
+against a cohort) and ``plda`` (LLR of a trained PLDA, with its LDA / length-norm chain).
+Enrolment by speaker (``enroll_spk2utt``): each enrolment id averages its utterances in the
+back-end's space (unit-length vectors for cosine, the PLDA space for PLDA, where the number of
+utterances also enters the LLR).
+
+>>> import numpy as np
+>>> from bccmt_tools.backend.embeddings import EmbeddingTable
+>>> table = EmbeddingTable(["a", "b"], np.array([[1.0, 0.0], [1.0, 1.0]]))
+>>> score_trials([("a", "b", 1)], table, table).scores.round(4)
+array([0.7071])
+"""
+
+import sys
+from collections import namedtuple
+from operator import itemgetter
+
+import numpy as np
+
+from bccmt_tools.backend.cosine import prepare_cosine
+from bccmt_tools.backend.embeddings import check_same_dim, warn
+from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, group_mean, length_normalize, paired_dot
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N, as_norm, cohort_statistics
+from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.atomic import atomic_write
+
+METHODS = ("cosine", "asnorm", "plda")
+
+ScoredTrials = namedtuple("ScoredTrials", "enroll test scores labels")
+ScoredTrials.__doc__ = "Parallel lists of enrolment and test keys, float scores, and labels (int array or None)."
+
+
+def _columns(trials, where):
+    """Enrolment keys, test keys and labels (int8 array, or None when no trial has one)."""
+    enroll_ids = list(map(itemgetter(0), trials))
+    test_ids = list(map(itemgetter(1), trials))
+    labels = list(map(itemgetter(2), trials))
+    unknown = labels.count(None)
+    if unknown == len(labels):
+        return enroll_ids, test_ids, None
+    if unknown:
+        raise BccmtError(f"{where}: some trials have labels and some do not")
+    return enroll_ids, test_ids, np.array(labels, dtype=np.int8)
+
+
+def _unique_index(keys):
+    index = {}
+    for key in keys:
+        if key not in index:
+            index[key] = len(index)
+    return index
+
+
+def score_trials(trials, enroll, test, method="cosine", *, trials_where="trials", mean_vector=None,
+                 cohort=None, top_n=DEFAULT_TOP_N, plda=None, enroll_spk2utt=None, skip_missing=False,
+                 chunk_size=DEFAULT_CHUNK_SIZE):
+    """Score ``trials`` (sequence of ``(enroll, test, label)``) with EmbeddingTables ``enroll`` and
+    ``test``; returns ScoredTrials in trial order (without skipped trials).
+
+    A trial key without an embedding is an error naming it, or with ``skip_missing`` a dropped
+    trial counted in a warning.
+    """
+    if method not in METHODS:
+        raise BccmtError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
+    if len(trials) == 0:
+        raise BccmtError(f"{trials_where}: no trials")
+    check_same_dim(enroll, test)
+    if method == "asnorm":
+        if cohort is None:
+            raise BccmtError("--method asnorm needs a cohort (--cohort RSPEC)")
+        check_same_dim(enroll, cohort)
+    if method == "plda" and plda is None:
+        raise BccmtError("--method plda needs a PLDA model (--plda model.npz)")
+    if mean_vector is not None and mean_vector.size != enroll.dim:
+        raise BccmtError(f"mean vector has dimension {mean_vector.size}, embeddings have {enroll.dim}")
+
+    enroll_ids, test_ids, labels = _columns(trials, trials_where)
+    enroll_groups = _enrollment_groups(enroll_ids, enroll, enroll_spk2utt)
+    enroll_ids, test_ids, labels = _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test,
+                                                  trials_where, skip_missing)
+    enroll_of = _unique_index(enroll_ids)
+    test_of = _unique_index(test_ids)
+    enroll_index = np.fromiter(map(enroll_of.__getitem__, enroll_ids), dtype=np.int64, count=len(enroll_ids))
+    test_index = np.fromiter(map(test_of.__getitem__, test_ids), dtype=np.int64, count=len(test_ids))
+
+    def prepare(table, keys):
+        matrix = table.matrix[[table.index[key] for key in keys]]
+        if method == "plda":
+            return plda.project(matrix, keys, table.where)
+        return prepare_cosine(matrix, keys, mean_vector, table.where)
+
+    utt_keys, utt_groups = [], []
+    for group, key in enumerate(enroll_of):
+        members = enroll_groups[key]
+        utt_keys.extend(members)
+        utt_groups.extend([group] * len(members))
+    enroll_matrix, counts = group_mean(prepare(enroll, utt_keys), np.asarray(utt_groups), len(enroll_of))
+    test_matrix = prepare(test, list(test_of))
+
+    if method == "plda":
+        scores = plda.llr(enroll_matrix, counts, test_matrix, enroll_index, test_index, chunk_size)
+    else:
+        enroll_matrix = length_normalize(enroll_matrix, list(enroll_of), enroll.where)
+        scores = paired_dot(enroll_matrix, test_matrix, enroll_index, test_index, chunk_size)
+        if method == "asnorm":
+            cohort_matrix = prepare_cosine(cohort.matrix, cohort.keys, mean_vector, cohort.where)
+            if top_n > len(cohort):
+                warn(f"--top-n {top_n} is larger than the cohort {cohort.where} ({len(cohort)}); "
+                     "using the whole cohort")
+                top_n = len(cohort)
+            enroll_stats = cohort_statistics(enroll_matrix, cohort_matrix, top_n, list(enroll_of), enroll.where)
+            test_stats = cohort_statistics(test_matrix, cohort_matrix, top_n, list(test_of), test.where)
+            scores = as_norm(scores, enroll_index, test_index, enroll_stats, test_stats)
+    return ScoredTrials(enroll_ids, test_ids, scores, labels)
+
+
+def _enrollment_groups(enroll_ids, enroll, enroll_spk2utt):
+    """enrolment id -> list of utterance keys present in ``enroll`` (empty when none is)."""
+    groups = {}
+    for key in set(enroll_ids):
+        if enroll_spk2utt is None:
+            groups[key] = [key] if key in enroll.index else []
+        else:
+            groups[key] = [utt for utt in enroll_spk2utt.get(key, ()) if utt in enroll.index]
+    return groups
+
+
+def _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test, where, skip_missing):
+    """Drop (``skip_missing``) or report the trials whose keys have no embedding."""
+    bad_enroll = {key for key, members in enroll_groups.items() if not members}
+    bad_test = {key for key in set(test_ids) if key not in test.index}
+    if not bad_enroll and not bad_test:
+        return enroll_ids, test_ids, labels
+    keep = [e not in bad_enroll and t not in bad_test for e, t in zip(enroll_ids, test_ids)]
+    if not skip_missing:
+        first = keep.index(False)
+        if enroll_ids[first] in bad_enroll:
+            side, key, table = "enrolment", enroll_ids[first], "enrolment embeddings"
+        else:
+            side, key, table = "test", test_ids[first], test.where
+        raise BccmtError(f"{where}: {side} key {key!r} has no embedding in {table} "
+                         "(use --skip-missing to drop such trials"
+                         + (", --voxceleb-paths for VoxCeleb path keys)" if "/" in key else ")"))
+    num_kept = sum(keep)
+    if num_kept == 0:
+        raise BccmtError(f"{where}: no trial left to score: none of its keys has an embedding")
+    warn(f"{where}: skipped {len(keep) - num_kept} of {len(keep)} trials whose keys have no embedding")
+    enroll_ids = [key for key, ok in zip(enroll_ids, keep) if ok]
+    test_ids = [key for key, ok in zip(test_ids, keep) if ok]
+    if labels is not None:
+        labels = labels[np.asarray(keep)]
+    return enroll_ids, test_ids, labels
+
+
+def write_scores(path, scored, precision=6):
+    """Write ``enroll test score [target|nontarget]`` lines atomically (``-`` for stdout)."""
+    names = ("nontarget", "target")
+    fmt = f"{{}} {{}} {{:.{precision}f}}"
+    if scored.labels is None:
+        lines = (fmt.format(e, t, s) for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist()))
+    else:
+        lines = (fmt.format(e, t, s) + " " + names[label] for e, t, s, label in
+                 zip(scored.enroll, scored.test, scored.scores.tolist(), scored.labels.tolist()))
+    text = "\n".join(lines) + "\n"
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    with atomic_write(path) as handle:
+        handle.write(text)
+
+
+_LABEL_WORDS = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
+
+
+def read_scores(path):
+    """Read a score file (``enroll test score [target|nontarget|1|0]``); labels are None unless
+    every line has one. Errors name the file and line."""
+    enroll, test, scores, labels = [], [], [], []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise BccmtError(f"{path}: cannot open: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) not in (3, 4):
+                raise BccmtError(f"{path}:{number}: expected 'enroll test score [target|nontarget]', got {line.strip()!r}")
+            try:
+                score = float(fields[2])
+            except ValueError:
+                raise BccmtError(f"{path}:{number}: score {fields[2]!r} is not a number") from None
+            if not np.isfinite(score):
+                raise BccmtError(f"{path}:{number}: score {fields[2]!r} is not finite")
+            enroll.append(fields[0])
+            test.append(fields[1])
+            scores.append(score)
+            if len(fields) == 4:
+                if fields[3] not in _LABEL_WORDS:
+                    raise BccmtError(f"{path}:{number}: label {fields[3]!r} is not target/nontarget (or 1/0)")
+                labels.append(_LABEL_WORDS[fields[3]])
+    if not scores:
+        raise BccmtError(f"{path}: no scores")
+    if labels and len(labels) != len(scores):
+        raise BccmtError(f"{path}: some lines have a label and some do not")
+    return ScoredTrials(enroll, test, np.asarray(scores), np.asarray(labels, dtype=np.int8) if labels else None)
+
+
+def labels_from_trials(scored, trials, where="trials"):
+    """Labels for each scored pair, looked up by ``(enroll, test)`` in labelled ``trials``."""
+    lookup = {}
+    for trial in trials:
+        if trial[2] is None:
+            raise BccmtError(f"{where}: trial {trial[0]} {trial[1]} has no label")
+        lookup[(trial[0], trial[1])] = int(trial[2])
+    labels = np.empty(len(scored.scores), dtype=np.int8)
+    for i, pair in enumerate(zip(scored.enroll, scored.test)):
+        label = lookup.get(pair)
+        if label is None:
+            raise BccmtError(f"{where}: no trial for scored pair {pair[0]} {pair[1]}")
+        labels[i] = label
+    return labels

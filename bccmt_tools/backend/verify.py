@@ -1,0 +1,82 @@
+"""One-shot verification: audio -> fbank -> embeddings -> scores -> accept/reject decisions.
+
+Only the utterances named in the trial list are read from ``wav.scp``. The decision threshold is
+given, or taken from a score file's operating point (``eer``, ``mindcf<P_target>``), computed
+with the same back-end on labelled trials.
+"""
+
+import re
+from collections import namedtuple
+
+from bccmt_tools.backend.embeddings import EmbeddingTable
+from bccmt_tools.backend.extract import extract_embeddings
+from bccmt_tools.backend.metrics import compute_metrics
+from bccmt_tools.backend.scoring import read_scores
+from bccmt_tools.errors import BccmtError
+
+Decision = namedtuple("Decision", "enroll test score accept")
+OPERATING_POINTS = ("eer", "mindcf0.01", "mindcf0.05")
+
+
+def threshold_from_scores(path, operating_point="eer", trials=None):
+    """Threshold at an operating point of labelled scores in ``path`` (labels from the file, or
+    from ``trials``): ``eer`` or ``mindcf<P_target>`` (e.g. ``mindcf0.01``)."""
+    from bccmt_tools.backend.scoring import labels_from_trials
+
+    scored = read_scores(path)
+    labels = scored.labels
+    if trials is not None:
+        labels = labels_from_trials(scored, trials)
+    if labels is None:
+        raise BccmtError(f"{path}: --calibrate-on needs labelled scores ('enroll test score target|nontarget')")
+    if operating_point == "eer":
+        return compute_metrics(scored.scores, labels, ())["eer_threshold"]
+    match = re.fullmatch(r"mindcf([0-9.]+)", operating_point)
+    if not match:
+        raise BccmtError(f"--operating-point {operating_point!r}: use eer or mindcf<P_target> (e.g. mindcf0.01)")
+    p_target = float(match.group(1))
+    metrics = compute_metrics(scored.scores, labels, (p_target,))
+    return next(iter(metrics["min_dcf"].values()))["threshold"]
+
+
+def needed_audio(trials, wav_scp_path):
+    """``[(key, wav.scp entry)]`` for every trial key, in first-use order; a key missing from
+    ``wav.scp`` is an error naming both files' roles."""
+    from bccmt_tools.io.kaldi_table import read_scp_lines
+
+    entries = {key: value for key, value, _ in read_scp_lines(wav_scp_path)}
+    needed = {}
+    for trial in trials:
+        for key in (trial[0], trial[1]):
+            if key in needed:
+                continue
+            if key not in entries:
+                raise BccmtError(f"{wav_scp_path}: key {key!r}: used in the trials but not in wav.scp")
+            needed[key] = entries[key]
+    return list(needed.items())
+
+
+def embed_audio(entries, embedder, fbank, options, where):
+    """EmbeddingTable of ``[(key, wav.scp entry)]`` computed through fbank and the embedder."""
+    import numpy as np
+
+    from bccmt_tools.backend.extract import features_from_audio
+    from bccmt_tools.io.audio import read_audio
+
+    def audio():
+        for key, entry in entries:
+            yield key, read_audio(entry, fbank.sample_rate, where=f"{where}: key {key!r}")
+
+    pairs = list(extract_embeddings(features_from_audio(audio(), fbank, where), embedder, options,
+                                    fbank.feature_dim, where))
+    return EmbeddingTable([key for key, _ in pairs], np.stack([vector for _, vector in pairs]), where=where)
+
+
+def decide(scored, threshold):
+    """Decisions (accept when ``score >= threshold``) in trial order."""
+    return [Decision(e, t, float(s), bool(s >= threshold))
+            for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist())]
+
+
+def format_decisions(decisions):
+    return "".join(f"{d.enroll} {d.test} {d.score:.6f} {'accept' if d.accept else 'reject'}\n" for d in decisions)

@@ -1,0 +1,82 @@
+"""Score a trial list with cosine, AS-norm or PLDA back-ends (vectorised, chunked)."""
+
+import click
+
+from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
+from bccmt_tools.backend.scoring import METHODS
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--method", type=click.Choice(METHODS), default="cosine", show_default=True,
+              help="cosine; asnorm (cosine + adaptive symmetric normalisation, needs --cohort); plda (needs --plda).")
+@click.option("--mean-vector", type=click.Path(dir_okay=False), default=None,
+              help="Vector subtracted from every embedding before cosine/AS-norm (e.g. the training "
+                   "set's global mean from mean-embeddings --global-mean-out).")
+@click.option("--cohort", "cohort_rspec", metavar="RSPEC", default=None,
+              help="AS-norm cohort embeddings (often speaker means of the training set).")
+@click.option("--top-n", type=int, default=DEFAULT_TOP_N, show_default=True,
+              help="AS-norm: number of highest cohort scores per side.")
+@click.option("--plda", "plda_path", type=click.Path(dir_okay=False), default=None,
+              help="PLDA model from train-plda (.npz; holds its LDA / length-norm chain).")
+@click.option("--enroll-spk2utt", type=click.Path(dir_okay=False), default=None,
+              help="Enrolment ids of the trials are keys of this spk2utt; their utterances are averaged.")
+@click.option("--skip-missing", is_flag=True,
+              help="Drop trials whose keys have no embedding (warning with a count) instead of stopping.")
+@click.option("--voxceleb-paths", is_flag=True,
+              help="Trial keys are VoxCeleb paths (id10270/5r0dWxy17C8/00001.wav): map them to utterance ids.")
+@click.option("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Trials scored per vectorised chunk (bounds memory).")
+@click.argument("trials", type=click.Path(dir_okay=False))
+@click.argument("enroll_rspec")
+@click.argument("test_rspec")
+@click.argument("scores")
+def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, skip_missing, voxceleb_paths, chunk_size,
+        trials, enroll_rspec, test_rspec, scores):
+    """Score TRIALS with enrolment embeddings ENROLL_RSPEC and test embeddings TEST_RSPEC; write
+    'enroll test score [target|nontarget]' lines to SCORES ('-' for stdout).
+
+    TRIALS may be '1|0 enroll test' (VoxCeleb), 'enroll test target|nontarget' (Kaldi) or
+    'enroll test'; keys are utterance ids (VoxCeleb paths id/video/00001.wav become
+    id-video-00001). Labels are copied into SCORES when the trials have them.
+
+    \b
+    Examples:
+      bccmt score data/trials/vox1_O scp:exp/x/emb/test/xvector.scp \\
+          scp:exp/x/emb/test/xvector.scp exp/x/scores/vox1_O.cosine
+      bccmt score --method asnorm --cohort scp:exp/x/emb/train/spk_xvector.scp --top-n 300 \\
+          trials.txt scp:emb.scp scp:emb.scp scores.txt
+      bccmt score --method plda --plda exp/x/plda/plda.npz trials.txt scp:emb.scp scp:emb.scp -
+      bccmt score --enroll-spk2utt enroll/spk2utt my_trials scp:enroll.scp scp:test.scp -
+    """
+    from bccmt_tools.backend.embeddings import load_embeddings, read_vector
+    from bccmt_tools.backend.plda import Plda
+    from bccmt_tools.backend.scoring import score_trials, write_scores
+    from bccmt_tools.errors import BccmtError
+    from bccmt_tools.io.datadir import read_spk2utt
+    from bccmt_tools.io.trials import read_trials
+
+    if method != "asnorm" and cohort_rspec:
+        raise BccmtError("--cohort is used only with --method asnorm")
+    if method != "plda" and plda_path:
+        raise BccmtError("--plda is used only with --method plda")
+    if method == "plda" and mean_vector:
+        raise BccmtError("--mean-vector does not apply to --method plda (the PLDA model holds its own mean)")
+    if chunk_size < 1:
+        raise BccmtError("--chunk-size must be at least 1")
+    trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
+    enroll = load_embeddings(enroll_rspec)
+    test = enroll if test_rspec == enroll_rspec else load_embeddings(test_rspec)
+    result = score_trials(
+        trial_list, enroll, test, method, trials_where=trials,
+        mean_vector=read_vector(mean_vector, enroll.dim) if mean_vector else None,
+        cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
+        plda=Plda.load(plda_path) if plda_path else None,
+        enroll_spk2utt=read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None,
+        skip_missing=skip_missing, chunk_size=chunk_size)
+    write_scores(scores, result)
+    click.echo(f"score: {len(result.scores)} trials scored with {method}", err=True)
+
+
+if __name__ == "__main__":
+    cli()

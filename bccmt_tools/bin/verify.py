@@ -1,0 +1,97 @@
+"""Verify a trial list over your own audio in one go: fbank, embeddings, scores, decisions."""
+
+import click
+
+from bccmt_tools.backend.extract import ExtractionOptions
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
+from bccmt_tools.backend.scoring import METHODS
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--exp", "exp_dir", type=click.Path(file_okay=False), default=None,
+              help="Experiment directory (config.yaml + checkpoint).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint (default: EXP/avg_model.pt).")
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
+              help="Exported ONNX model run with onnxruntime (inputs feats, lengths); features config from --exp "
+                   "when given, else the default fbank with CMN.")
+@click.option("--wav-scp", type=click.Path(dir_okay=False), required=True, help="utterance id -> audio (path or 'cmd |').")
+@click.option("--trials", type=click.Path(dir_okay=False), required=True,
+              help="Trial list: 'enroll test', 'enroll test target|nontarget' or '1|0 enroll test'.")
+@click.option("--method", type=click.Choice(METHODS), default="cosine", show_default=True, help="Back-end.")
+@click.option("--mean-vector", type=click.Path(dir_okay=False), default=None, help="Cosine/AS-norm: vector to subtract.")
+@click.option("--cohort", "cohort_rspec", metavar="RSPEC", default=None, help="AS-norm cohort embeddings.")
+@click.option("--top-n", type=int, default=DEFAULT_TOP_N, show_default=True, help="AS-norm top-N.")
+@click.option("--plda", "plda_path", type=click.Path(dir_okay=False), default=None, help="PLDA model for --method plda.")
+@click.option("--enroll-spk2utt", type=click.Path(dir_okay=False), default=None,
+              help="Enrolment ids are speakers whose utterances (in wav.scp) are averaged.")
+@click.option("--threshold", type=float, default=None, help="Accept when score >= THRESHOLD.")
+@click.option("--calibrate-on", type=click.Path(dir_okay=False), default=None,
+              help="Labelled score file (same model and back-end) whose operating point gives the threshold.")
+@click.option("--operating-point", default="eer", show_default=True,
+              help="With --calibrate-on: eer, mindcf0.01, mindcf0.05 (any mindcf<P_target>).")
+@click.option("--voxceleb-paths", is_flag=True, help="Trial keys are VoxCeleb paths; map them to utterance ids.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--batch-size", type=int, default=ExtractionOptions.batch_size, show_default=True)
+@click.option("--num-threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write decisions here instead of stdout.")
+def cli(exp_dir, checkpoint, onnx_path, wav_scp, trials, method, mean_vector, cohort_rspec, top_n, plda_path,
+        enroll_spk2utt, threshold, calibrate_on, operating_point, voxceleb_paths, device, batch_size, num_threads, out):
+    """Print 'enroll test score accept|reject' for every trial of --trials, from the audio in
+    --wav-scp. Without --threshold or --calibrate-on, the scores are printed without decisions.
+
+    \b
+    Examples:
+      bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials --threshold 0.45
+      bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials \\
+          --calibrate-on exp/bccmt_tiny/scores/vox1_O.cosine --operating-point mindcf0.01 --out decisions.txt
+      bccmt verify --onnx exp/bccmt_tiny/model.onnx --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials
+    """
+    import torch
+
+    from bccmt_tools.backend.embeddings import load_embeddings, read_vector
+    from bccmt_tools.backend.extract_io import load_embedder, resolve_device
+    from bccmt_tools.backend.plda import Plda
+    from bccmt_tools.backend.scoring import score_trials
+    from bccmt_tools.backend.verify import decide, embed_audio, format_decisions, needed_audio, threshold_from_scores
+    from bccmt_tools.errors import BccmtError
+    from bccmt_tools.io.atomic import atomic_write
+    from bccmt_tools.io.datadir import read_spk2utt
+    from bccmt_tools.io.trials import Trial, read_trials
+
+    if threshold is not None and calibrate_on:
+        raise BccmtError("give --threshold or --calibrate-on, not both")
+    torch.set_num_threads(max(1, num_threads))
+    trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
+    spk2utt = read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None
+    audio_trials = trial_list
+    if spk2utt is not None:  # the audio to embed: each enrolment speaker's utterances, and the tests
+        missing = sorted({t.enroll for t in trial_list} - set(spk2utt))
+        if missing:
+            raise BccmtError(f"{enroll_spk2utt}: key {missing[0]!r}: enrolment id of the trials not in spk2utt")
+        audio_trials = [Trial(utt, t.test, None) for t in trial_list for utt in spk2utt[t.enroll]]
+    if calibrate_on:
+        threshold = threshold_from_scores(calibrate_on, operating_point)
+    embedder, fbank, cmn = load_embedder(exp_dir, checkpoint, resolve_device(device), onnx_path)
+    options = ExtractionOptions(batch_size=batch_size, cmn=cmn)
+    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp)
+    scored = score_trials(trial_list, table, table, method, trials_where=trials,
+                          mean_vector=read_vector(mean_vector, table.dim) if mean_vector else None,
+                          cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
+                          plda=Plda.load(plda_path) if plda_path else None, enroll_spk2utt=spk2utt)
+    if threshold is None:
+        text = "".join(f"{e} {t} {s:.6f}\n" for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist()))
+    else:
+        decisions = decide(scored, threshold)
+        text = format_decisions(decisions)
+        accepted = sum(d.accept for d in decisions)
+        click.echo(f"verify: threshold {threshold:.6g}: {accepted} accepted, {len(decisions) - accepted} rejected",
+                   err=True)
+    if out:
+        with atomic_write(out) as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    cli()
