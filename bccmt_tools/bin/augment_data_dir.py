@@ -53,11 +53,10 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
         raise BccmtError(f"--job {job} is outside 1..{num_jobs}")
     config = load_augment_config(config)
     if kind == "reverb":
-        augmenter = Augmenter({}, _read_source(_need(sources, "rirs", kind), "reverb"), config, seed)
+        augmenter = Augmenter({}, _read_source(_need(sources, "rirs", kind), kind), config, seed)
     else:
         category = SOURCE_CATEGORY[kind]
-        noise_set = _read_source(_need(sources, category, kind), kind)
-        augmenter = Augmenter({category: noise_set}, [], config, seed)
+        augmenter = Augmenter({category: _read_source(_need(sources, category, kind), kind)}, [], config, seed)
 
     data = DataDir(in_dir)
     wav_scp, utt2spk = data.require("wav.scp"), data.require("utt2spk")

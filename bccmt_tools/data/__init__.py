@@ -1,0 +1,1 @@
+"""Training data: augmentation (MUSAN noise, music, babble, RIR reverberation), datasets, samplers."""
