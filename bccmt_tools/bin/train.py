@@ -1,0 +1,65 @@
+"""Train a speaker embedding model (AAM-softmax, optional attention-map distillation from a teacher)."""
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Training YAML (see conf/train/); every key is checked against the defaults.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="Training data dir: feats.scp (or wav.scp with --data-type raw) and utt2spk.")
+@click.option("--exp", "exp_dir", required=True, type=click.Path(file_okay=False),
+              help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log.")
+@click.option("--teacher", "teacher_dir", default=None, type=click.Path(file_okay=False),
+              help="Teacher exp dir (its config.yaml + avg_model.pt or newest checkpoint): enables KD.")
+@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --exp (fresh start if none).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Default: cuda when available, else cpu. Under torchrun each process takes its local GPU.")
+@click.option("--data-type", type=click.Choice(["feats", "raw"]), default=None,
+              help="Override data.type: feats (feats.scp crops) or raw (wav.scp, on-the-fly fbank + augmentation).")
+@click.option("--seed", type=int, default=None, help="Override trainer.seed.")
+@click.option("--num-workers", type=int, default=None, help="Override data.num_workers (DataLoader workers).")
+@click.option("--epochs", type=int, default=None, help="Override trainer.epochs.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key, e.g. --set optim.lr=0.002 --set data.batch_size=64 (repeatable).")
+@click.option("--stop-after", type=int, default=None,
+              help="Stop after this many epochs of this run (for time-limited jobs); continue with --resume.")
+@click.option("--num-threads", type=int, default=None, help="Torch intra-op CPU threads (default: torch's choice).")
+@click.option("--no-progress", is_flag=True, help="No tqdm progress bar on stderr.")
+def cli(config_path, data_dir, exp_dir, teacher_dir, resume, device, data_type, seed, num_workers, epochs,
+        overrides, stop_after, num_threads, no_progress):
+    """Train the model of --config on --data into --exp.
+
+    Writes the fully resolved config to EXP/config.yaml, one checkpoint per epoch to
+    EXP/checkpoints/ (the last trainer.keep_checkpoints kept) and per-epoch lines (each loss term,
+    accuracy, LR, samples/s) to EXP/log/train.log. Under torchrun it trains with DDP (gloo on CPU,
+    nccl on GPU); only rank 0 logs and saves.
+
+    \b
+    Examples:
+      bccmt train --config conf/train/teacher_base_mini.yaml --data data/train --exp exp/teacher_base
+      bccmt average-model --exp exp/teacher_base --num 3
+      bccmt train --config conf/train/student_tiny_kd_mini.yaml --data data/train \\
+          --exp exp/student_tiny_kd --teacher exp/teacher_base
+      torchrun --standalone --nproc-per-node 4 $(command -v bccmt) train \\
+          --config conf/train/teacher_base_full.yaml \\
+          --data data/train --exp exp/teacher_base --device cuda
+    """
+    import torch
+
+    from bccmt_tools.train.config import load_config
+    from bccmt_tools.train.trainer import Trainer
+
+    extra = list(overrides)
+    for key, value in (("data.type", data_type), ("trainer.seed", seed), ("data.num_workers", num_workers),
+                       ("trainer.epochs", epochs)):
+        if value is not None:
+            extra.append(f"{key}={value}")
+    config = load_config(config_path, extra)
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    trainer = Trainer(config, data_dir, exp_dir, teacher_dir=teacher_dir, resume=resume, device=device,
+                      stop_after=stop_after, show_progress=not no_progress)
+    trainer.run()

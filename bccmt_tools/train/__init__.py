@@ -1,0 +1,1 @@
+"""Training: resolved configs, the trainer loop, checkpoints, schedulers, optimisers, DDP setup."""

@@ -1,0 +1,140 @@
+"""Epoch checkpoints: atomic save, listing, pruning, loading, and averaging of the last N.
+
+Checkpoints live in ``exp_dir/checkpoints/epoch_NNNN.pt``; each is a ``torch.save``d dict with
+"model", "classifier", "optimizer", "scheduler", "scaler", "epoch", "step", "rng", "spk2id",
+"config" (and "kd" when a trainable KD projection exists).
+"""
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.atomic import temp_name_for
+
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
+
+
+def checkpoint_dir(exp_dir):
+    return Path(exp_dir) / "checkpoints"
+
+
+def checkpoint_path(exp_dir, epoch):
+    return checkpoint_dir(exp_dir) / f"epoch_{int(epoch):04d}.pt"
+
+
+def save_checkpoint(state, path):
+    """``torch.save`` to a temporary name beside ``path``, then rename (never a partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name_for(path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def list_epoch_checkpoints(exp_dir):
+    """``[(epoch, path)]`` of ``exp_dir/checkpoints/epoch_*.pt``, oldest first."""
+    directory = checkpoint_dir(exp_dir)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _EPOCH_FILE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(exp_dir):
+    checkpoints = list_epoch_checkpoints(exp_dir)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def prune_checkpoints(exp_dir, keep):
+    """Delete all but the newest ``keep`` epoch checkpoints (``keep <= 0`` keeps all)."""
+    if keep <= 0:
+        return []
+    removed = []
+    for _, path in list_epoch_checkpoints(exp_dir)[:-keep]:
+        path.unlink()
+        removed.append(path)
+    return removed
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a checkpoint dict; a missing or unreadable file is a BccmtError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise BccmtError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise BccmtError(f"{path}: cannot read checkpoint: {exc}") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise BccmtError(f"{path}: not a bccmt checkpoint (no 'model' entry)")
+    return state
+
+
+def average_state_dicts(state_dicts, where="checkpoints"):
+    """Average floating-point tensors; integer tensors (e.g. ``num_batches_tracked``) come from the last.
+
+    >>> a = {"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(2)}
+    >>> b = {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(4)}
+    >>> average_state_dicts([a, b])
+    {'w': tensor([2., 4.]), 'n': tensor(4)}
+    """
+    if not state_dicts:
+        raise BccmtError(f"{where}: nothing to average")
+    keys = list(state_dicts[-1].keys())
+    for index, state in enumerate(state_dicts):
+        if list(state.keys()) != keys:
+            missing = set(keys) ^ set(state.keys())
+            raise BccmtError(f"{where}: checkpoint {index + 1} has different parameters ({sorted(missing)[:5]})")
+    averaged = {}
+    for key in keys:
+        last = state_dicts[-1][key]
+        if torch.is_tensor(last) and torch.is_floating_point(last):
+            total = torch.zeros_like(last, dtype=torch.float64)
+            for state in state_dicts:
+                if state[key].shape != last.shape:
+                    raise BccmtError(f"{where}: parameter {key!r} changes shape between checkpoints")
+                total += state[key].to(torch.float64)
+            averaged[key] = (total / len(state_dicts)).to(last.dtype)
+        else:
+            averaged[key] = last.clone() if torch.is_tensor(last) else last
+    return averaged
+
+
+def average_checkpoints(exp_dir, num):
+    """Average "model" (and "classifier") of the last ``num`` epoch checkpoints of ``exp_dir``.
+
+    Returns the avg_model dict: "model", "classifier" (when present), "config", "spk2id" and
+    "averaged" (the file names used).
+    """
+    checkpoints = list_epoch_checkpoints(exp_dir)
+    if not checkpoints:
+        raise BccmtError(f"{checkpoint_dir(exp_dir)}: no epoch_*.pt checkpoints to average")
+    if num < 1:
+        raise BccmtError(f"--num must be at least 1, got {num}")
+    if num > len(checkpoints):
+        raise BccmtError(f"{checkpoint_dir(exp_dir)}: asked to average {num} checkpoints but only "
+                         f"{len(checkpoints)} exist (epochs {', '.join(str(e) for e, _ in checkpoints)})")
+    chosen = [path for _, path in checkpoints[-num:]]
+    states = [load_checkpoint(path) for path in chosen]
+    where = str(checkpoint_dir(exp_dir))
+    result = {"model": average_state_dicts([s["model"] for s in states], where)}
+    if all(s.get("classifier") is not None for s in states):
+        result["classifier"] = average_state_dicts([s["classifier"] for s in states], where)
+    result["config"] = states[-1].get("config")
+    result["spk2id"] = states[-1].get("spk2id")
+    result["averaged"] = [path.name for path in chosen]
+    return result

@@ -1,0 +1,217 @@
+"""Training configuration: defaults, merging a user YAML, validation and the resolved snapshot.
+
+A training config is a YAML mapping with the sections below; every key a user gives must
+exist in the defaults (except inside ``model_conf`` and ``data.augment.options``, which their
+consumers validate), so a typo is an error naming the valid keys.
+
+>>> config = resolve_config({"model": "bccmt_tiny", "optim": {"lr": 0.01}})
+>>> config["optim"]["lr"], config["optim"]["name"], config["trainer"]["epochs"]
+(0.01, 'adam', 20)
+"""
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from bccmt_tools.errors import BccmtError
+
+# Sections whose contents are passed on verbatim to the component that validates them.
+FREE_FORM = {("model_conf",), ("features",), ("data", "augment", "options"), ("data", "augment", "noise_sets")}
+
+DEFAULTS = {
+    "model": None,
+    "model_conf": {},
+    # Fbank settings of the features the model expects (FbankConfig fields) plus "cmn".
+    "features": {},
+    "data": {
+        "type": "feats",            # feats: feats.scp crops; raw: wav.scp + on-the-fly fbank
+        "crop_frames": 200,         # training crop length in frames (10 ms each)
+        "batch_size": 128,          # per process (per GPU under torchrun)
+        "num_workers": 2,
+        "sampler": "plain",         # plain: shuffle utterances; speaker_balanced: speakers uniformly
+        "drop_last": True,
+        "dither": 1.0,              # raw mode: dither during training (features.dither is for test)
+        # Raw mode only: online augmentation, on when any source is given.
+        "augment": {
+            "noise_sets": {},       # MUSAN category -> data dir with wav.scp: noise, music, speech (babble)
+            "rir_sets": [],         # data dirs whose wav.scp lists room impulse responses
+            "options": {},          # Augmenter config (dict or YAML path): prob, kinds, SNR ranges
+        },
+    },
+    "loss": {
+        "name": "aam",
+        "margin": 0.2,
+        "scale": 30.0,
+        "easy_margin": False,
+        "margin_warmup": {"start_epoch": 0.0, "end_epoch": 0.0},
+    },
+    "kd": {
+        "teacher": None,            # teacher exp dir (also --teacher)
+        # resize_teacher: average-pool finer teacher maps to the student's shape (else an error)
+        "attention": {"weight": 1.0, "kind": "kl", "last_only": False, "warmup_epochs": 0.0,
+                      "resize_teacher": False},
+        "embedding": {"weight": 0.0},
+        "logit": {"weight": 0.0, "temperature": 4.0},
+    },
+    "optim": {
+        "name": "adam",             # adam | adamw | sgd
+        "lr": 1.0e-3,
+        "weight_decay": 2.0e-5,
+        "betas": [0.9, 0.999],
+        "momentum": 0.9,            # sgd only
+        "nesterov": False,          # sgd only
+    },
+    "scheduler": {
+        "name": "cosine",           # cosine | exponential | constant
+        "warmup_epochs": 1.0,       # linear warm-up from warmup_start_factor * lr
+        "warmup_start_factor": 0.0,
+        "min_lr": 1.0e-6,           # end value of cosine / exponential decay
+    },
+    "trainer": {
+        "epochs": 20,
+        "max_steps_per_epoch": 0,   # cap on steps per epoch (0 = a full pass over the data)
+        "seed": 1234,
+        "grad_clip": 5.0,           # max gradient norm; 0 = off
+        "amp": True,                # mixed precision, CUDA only (ignored on CPU)
+        "keep_checkpoints": 5,      # keep the last N epoch checkpoints (0 = all)
+        "log_interval": 50,         # steps between progress lines in train.log
+    },
+}
+
+CHOICES = {
+    ("data", "type"): ("feats", "raw"),
+    ("data", "sampler"): ("plain", "speaker_balanced"),
+    ("loss", "name"): ("aam",),
+    ("kd", "attention", "kind"): ("kl", "mse"),
+    ("optim", "name"): ("adam", "adamw", "sgd"),
+    ("scheduler", "name"): ("cosine", "exponential", "constant"),
+}
+
+
+def _merge(defaults, given, path, source):
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        here = path + (key,)
+        dotted = ".".join(here)
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults)) or "(none)"
+            raise BccmtError(f"{source}: unknown key '{dotted}' (valid keys here: {valid})")
+        if here in FREE_FORM:
+            if value is not None and not isinstance(value, dict) and not (here == ("data", "augment", "options")
+                                                                          and isinstance(value, str)):
+                raise BccmtError(f"{source}: key '{dotted}': expected a mapping, got {value!r}")
+            merged[key] = copy.deepcopy(value) if value else {}
+        elif isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise BccmtError(f"{source}: key '{dotted}': expected a mapping, got {value!r}")
+            merged[key] = _merge(defaults[key], value, here, source)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_choices(config, source):
+    for path, valid in CHOICES.items():
+        value = config
+        for key in path:
+            value = value[key]
+        if value not in valid:
+            raise BccmtError(f"{source}: key '{'.'.join(path)}': {value!r} is not one of {', '.join(valid)}")
+
+
+def _positive(config, source, *path):
+    value = config
+    for key in path:
+        value = value[key]
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise BccmtError(f"{source}: key '{'.'.join(path)}': must be a positive number, got {value!r}")
+
+
+def resolve_features(features, source="config"):
+    """Fill fbank defaults (via ``load_fbank_config``) and keep ``cmn`` (default true)."""
+    features = dict(features or {})
+    cmn = bool(features.pop("cmn", True))
+    try:
+        from bccmt_tools.features.fbank import load_fbank_config
+    except ImportError:  # the feature module is optional for feats-mode training
+        resolved = features
+    else:
+        import dataclasses
+
+        resolved = dataclasses.asdict(load_fbank_config(features))
+    resolved["cmn"] = cmn
+    return resolved
+
+
+def resolve_config(given, source="config"):
+    """Defaults + ``given`` (a dict), validated; returns the full resolved config."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise BccmtError(f"{source}: expected a YAML mapping at the top level")
+    config = _merge(DEFAULTS, given, (), source)
+    if not config["model"]:
+        raise BccmtError(f"{source}: key 'model' is required (a registered model name)")
+    _check_choices(config, source)
+    for path in (("data", "crop_frames"), ("data", "batch_size"), ("optim", "lr"), ("trainer", "epochs"),
+                 ("loss", "scale")):
+        _positive(config, source, *path)
+    if config["data"]["num_workers"] < 0:
+        raise BccmtError(f"{source}: key 'data.num_workers': must be >= 0")
+    config["features"] = resolve_features(config["features"], source)
+    return config
+
+
+def load_config(path, overrides=()):
+    """Read a YAML config, apply ``key.sub=value`` overrides (YAML values), resolve it."""
+    path = Path(path)
+    try:
+        given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise BccmtError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise BccmtError(f"{path}: invalid YAML: {exc}") from None
+    for override in overrides:
+        apply_override(given, override, str(path))
+    return resolve_config(given, str(path))
+
+
+def apply_override(config, override, source="--set"):
+    """Set ``a.b.c=value`` (value parsed as YAML) in a nested dict, creating mappings."""
+    if "=" not in override:
+        raise BccmtError(f"--set {override!r}: expected KEY=VALUE, e.g. optim.lr=0.002")
+    dotted, raw = override.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = config
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise BccmtError(f"--set {override!r}: '{key}' is not a mapping in {source}")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Block style, except lists of scalars inline (``channels: [16, 32, 48, 64]``)."""
+
+
+def _represent_list(dumper, items):
+    inline = all(not isinstance(item, (dict, list)) for item in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=inline)
+
+
+_ConfigDumper.add_representer(list, _represent_list)
+_ConfigDumper.add_representer(tuple, _represent_list)
+
+
+def dump_config(config):
+    """The config as YAML text."""
+    return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False, default_flow_style=False)
+
+
+def save_config(config, path):
+    """Write the resolved config as YAML (atomically)."""
+    from bccmt_tools.io.atomic import atomic_write
+
+    with atomic_write(path) as handle:
+        handle.write(dump_config(config))

@@ -1,0 +1,76 @@
+"""The frozen teacher of a distillation run, loaded from its own experiment directory."""
+
+from pathlib import Path
+
+import torch
+
+from bccmt_tools.errors import BccmtError
+from bccmt_tools.losses.aam import AAMSoftmax
+from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
+from bccmt_tools.train.checkpoint import load_checkpoint
+
+# Fbank options that change what the model sees; dither only adds training noise.
+_FEATURE_KEYS_IGNORED = {"dither"}
+
+
+def check_features_match(student_features, teacher_features, teacher_dir):
+    """The teacher sees the student's batch, so both must expect the same features."""
+    keys = (set(student_features) | set(teacher_features)) - _FEATURE_KEYS_IGNORED
+    differing = sorted(key for key in keys if student_features.get(key) != teacher_features.get(key))
+    if differing:
+        details = ", ".join(f"{key}: student {student_features.get(key)!r} vs teacher {teacher_features.get(key)!r}"
+                            for key in differing)
+        raise BccmtError(f"{teacher_dir}/config.yaml: the teacher was trained on different features ({details}); "
+                         f"it cannot be fed the student's batches")
+
+
+class Teacher:
+    """A frozen model (eval mode, no gradients) with its classifier when the checkpoint has one.
+
+    ``classifier`` is None unless the checkpoint holds one and its speaker map equals the
+    student's (``spk2id``); ``classifier_problem`` then says why logit KD is unavailable.
+    """
+
+    def __init__(self, exp_dir, device, student_features, spk2id=None):
+        self.exp_dir = Path(exp_dir)
+        if not (self.exp_dir / "config.yaml").is_file():
+            raise BccmtError(f"{self.exp_dir}/config.yaml: not found (is {self.exp_dir} a trained experiment?)")
+        self.checkpoint_path = default_checkpoint(self.exp_dir)
+        self.model, self.config = load_model_from_exp(self.exp_dir, checkpoint=self.checkpoint_path, device=device)
+        check_features_match(student_features, self.config.get("features") or {}, self.exp_dir)
+        self.model.eval()
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+        self.classifier, self.classifier_problem = self._load_classifier(device, spk2id)
+
+    def _load_classifier(self, device, spk2id):
+        state = load_checkpoint(self.checkpoint_path)
+        if state.get("classifier") is None:
+            return None, f"{self.checkpoint_path} holds no classifier"
+        if spk2id is not None and state.get("spk2id") != spk2id:
+            return None, (f"the teacher's speaker map ({len(state.get('spk2id') or {})} speakers, "
+                          f"{self.checkpoint_path}) differs from the student's ({len(spk2id)} speakers); "
+                          f"logit KD needs the same training speakers")
+        weight = state["classifier"]["weight"]
+        loss = self.config.get("loss") or {}
+        classifier = AAMSoftmax(weight.shape[1], weight.shape[0], margin=loss.get("margin", 0.2),
+                                scale=loss.get("scale", 30.0))
+        classifier.load_state_dict(state["classifier"])
+        classifier.to(device).eval()
+        for param in classifier.parameters():
+            param.requires_grad_(False)
+        return classifier, None
+
+    @property
+    def embedding_dim(self):
+        return int(self.model.embedding_dim)
+
+    @torch.no_grad()
+    def __call__(self, feats, lengths, want_maps=True, want_logits=False):
+        """``(embeddings, maps or None, logits or None)`` of the teacher on a batch."""
+        if want_maps:
+            embeddings, maps = self.model.forward_with_attention(feats, lengths)
+        else:
+            embeddings, maps = self.model(feats, lengths), None
+        logits = self.classifier.cosine_logits(embeddings) if want_logits else None
+        return embeddings, maps, logits

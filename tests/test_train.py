@@ -1,0 +1,155 @@
+"""The trainer end to end on tiny data: loss goes down, outputs, distillation, bad input, NaN stop."""
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from bccmt_tools.errors import BccmtError
+from bccmt_tools.train.checkpoint import average_checkpoints, list_epoch_checkpoints, save_checkpoint
+from bccmt_tools.train.config import resolve_config
+from bccmt_tools.train.trainer import Trainer
+from test_dataset import make_feats_dir
+
+
+def tiny_config(**sections):
+    given = {
+        "model": "bccmt",
+        "model_conf": {"size": "tiny"},
+        "data": {"crop_frames": 32, "batch_size": 8, "num_workers": 0},
+        "optim": {"lr": 5e-3},
+        "scheduler": {"warmup_epochs": 0.0},
+        "trainer": {"epochs": 2, "log_interval": 1, "keep_checkpoints": 0},
+    }
+    for name, values in sections.items():
+        given.setdefault(name, {})
+        if isinstance(values, dict):
+            given[name].update(values)
+        else:
+            given[name] = values
+    return resolve_config(given)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_loss_decreases_and_outputs_are_complete(tmp_path):
+    data = make_feats_dir(tmp_path / "train")
+    exp = tmp_path / "exp"
+    config = tiny_config(trainer={"epochs": 5, "keep_checkpoints": 3})
+    summaries = Trainer(config, data, exp, show_progress=False).run()
+    assert len(summaries) == 5
+    assert summaries[-1]["aam"] < summaries[0]["aam"] - 0.5
+    assert summaries[-1]["acc"] > summaries[0]["acc"]
+    saved = yaml.safe_load((exp / "config.yaml").read_text())
+    for key in ("model", "model_conf", "features", "data", "loss", "kd", "optim", "scheduler", "trainer"):
+        assert key in saved
+    assert saved["features"]["cmn"] is True and saved["features"]["num_mel_bins"] == 80
+    assert saved["model_conf"]["depths"] == [2, 2, 4, 2]  # resolved, not just "size: tiny"
+    assert [epoch for epoch, _ in list_epoch_checkpoints(exp)] == [3, 4, 5]
+    state = torch.load(exp / "checkpoints" / "epoch_0005.pt", weights_only=False)
+    for key in ("model", "classifier", "optimizer", "scheduler", "scaler", "epoch", "step", "rng", "spk2id", "config"):
+        assert key in state
+    assert state["epoch"] == 5 and state["step"] == 15 and state["spk2id"]["spk3"] == 3
+    assert set(state["rng"]) >= {"python", "numpy", "torch"}
+    log = (exp / "log" / "train.log").read_text()
+    epoch_lines = [line for line in log.splitlines() if " epoch 5/5 " in line]
+    assert epoch_lines and all(word in epoch_lines[0] for word in ("aam", "acc", "lr", "samples/s"))
+    assert not list(exp.rglob("*.tmp"))
+
+
+def test_distillation_logs_every_term_and_checks_the_teacher(tmp_path):
+    data = make_feats_dir(tmp_path / "train")
+    teacher = tmp_path / "teacher"
+    Trainer(tiny_config(trainer={"epochs": 1}), data, teacher, show_progress=False).run()
+    save_checkpoint(average_checkpoints(teacher, 1), teacher / "avg_model.pt")
+    kd = {"attention": {"weight": 1.0}, "embedding": {"weight": 0.5}, "logit": {"weight": 0.5}}
+    config = tiny_config(kd=kd, model_conf={"size": "tiny", "embedding_dim": 96})
+    student = Trainer(config, data, tmp_path / "student", teacher_dir=teacher, show_progress=False)
+    assert isinstance(student.objective.embedding_kd.projection, torch.nn.Linear)  # 96 -> 192
+    summaries = student.run()
+    for term in ("aam", "kd_attention", "kd_embedding", "kd_logit"):
+        assert summaries[0][term] > 0
+    assert summaries[0]["loss"] == pytest.approx(summaries[0]["aam"] + summaries[0]["kd_attention"]
+                                                 + 0.5 * summaries[0]["kd_embedding"]
+                                                 + 0.5 * summaries[0]["kd_logit"], rel=1e-4)
+    log = (tmp_path / "student" / "log" / "train.log").read_text()
+    assert "kd_attention" in log and "kd_logit" in log and "teacher" in log
+    saved = yaml.safe_load((tmp_path / "student" / "config.yaml").read_text())
+    assert saved["kd"]["teacher"] == str(teacher)
+    assert torch.load(tmp_path / "student" / "checkpoints" / "epoch_0002.pt", weights_only=False)["kd"] is not None
+
+    other = make_feats_dir(tmp_path / "other", num_speakers=3)
+    with pytest.raises(BccmtError, match="speaker map .* differs"):
+        Trainer(tiny_config(kd=kd), other, tmp_path / "s2", teacher_dir=teacher, show_progress=False)
+    conventional = tiny_config(model_conf={"size": "tiny", "attention": "spectro_temporal"})
+    with pytest.raises(BccmtError, match="map shapes differ"):
+        Trainer(conventional, data, tmp_path / "s3", teacher_dir=teacher, show_progress=False).run()
+    with pytest.raises(BccmtError, match="different features .*frame_shift: student 20.0 vs teacher 10.0"):
+        Trainer(tiny_config(features={"frame_shift": 20.0}), data, tmp_path / "s4", teacher_dir=teacher,
+                show_progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    data = make_feats_dir(tmp_path / "train")
+    exp = tmp_path / "exp"
+    trainer = Trainer(tiny_config(), data, exp, show_progress=False)
+    original = trainer.objective.forward
+
+    def poisoned(*args, **kwargs):
+        loss, terms, logits = original(*args, **kwargs)
+        if trainer.step >= trainer.steps_per_epoch + 1:
+            loss = loss * float("nan")
+        return loss, terms, logits
+
+    monkeypatch.setattr(trainer.objective, "forward", poisoned)
+    with pytest.raises(BccmtError, match=r"non-finite loss at step 5 .*epoch_0001.pt"):
+        trainer.run()
+    assert [epoch for epoch, _ in list_epoch_checkpoints(exp)] == [1]
+    torch.load(exp / "checkpoints" / "epoch_0001.pt", weights_only=False)
+
+
+def test_cli_trains_and_reports_bad_feature_entries(tmp_path):
+    from bccmt_tools.bin.train import cli
+
+    data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = tmp_path / "train.yaml"
+    config.write_text("model: bccmt\nmodel_conf: {size: tiny}\ndata: {crop_frames: 24, batch_size: 4}\n"
+                      "trainer: {epochs: 1}\n")
+    runner = CliRunner()
+    base = ["--config", str(config), "--data", data, "--device", "cpu", "--no-progress", "--num-workers", "1"]
+    result = runner.invoke(cli, base + ["--exp", str(tmp_path / "ok"), "--set", "optim.lr=0.002"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((tmp_path / "ok" / "config.yaml").read_text())["optim"]["lr"] == 0.002
+    lines = open(f"{data}/feats.scp").read().splitlines()
+    key = lines[1].split()[0]
+    lines[1] = f"{key} {data}/feats.ark:123456789"
+    open(f"{data}/feats.scp", "w").write("\n".join(lines) + "\n")
+    result = runner.invoke(cli, base + ["--exp", str(tmp_path / "bad")])
+    assert result.exit_code == 1
+    message = result.output.strip().splitlines()[-1]
+    assert message.startswith("Error: ") and f"feats.scp: key '{key}': cannot read" in message
+    assert "Traceback" not in result.output
+    result = runner.invoke(cli, base + ["--exp", str(tmp_path / "bad2"), "--set", "optim.lrate=1"])
+    assert result.exit_code == 1 and "unknown key 'optim.lrate'" in result.output
+
+
+def test_raw_mode_training_with_online_augmentation(tmp_path, make_wav):
+    train, noise = tmp_path / "train", tmp_path / "noise"
+    train.mkdir()
+    noise.mkdir()
+    utt2spk = {f"s{s}-u{u}": f"s{s}" for s in range(2) for u in range(3)}
+    with open(train / "wav.scp", "w") as scp:
+        for index, utt in enumerate(sorted(utt2spk)):
+            scp.write(f"{utt} {make_wav(f'train/{utt}.wav', seconds=0.4, freq=150.0 + 200 * (utt[1] == '1') + index)}\n")
+    (train / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())))
+    (noise / "wav.scp").write_text(f"n1 {make_wav('noise/n1.wav', seconds=0.2, freq=900.0)}\n")
+    augment = {"noise_sets": {"noise": str(noise)}, "options": {"prob": 1.0}}
+    config = tiny_config(data={"type": "raw", "batch_size": 3, "augment": augment}, trainer={"epochs": 1})
+    summaries = Trainer(config, str(train), tmp_path / "exp", show_progress=False).run()
+    assert summaries[0]["samples"] == 6 and summaries[0]["aam"] > 0
