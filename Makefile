@@ -23,7 +23,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	@if [ -z "$(BCCMT_DATA)" ]; then \
 	  echo "make demo: set BCCMT_DATA to the mini corpus (e.g. BCCMT_DATA=../shared/data/minivox make demo)" >&2; exit 2; fi
-	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh --data-root "$(abspath $(BCCMT_DATA))" --preset mini --stage 1 --stop-stage 4
+	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh --data-root "$(abspath $(BCCMT_DATA))" --preset mini --stage 1 --stop-stage 12
 
 clean-venv:
 	rm -rf $(VENV)

@@ -11,6 +11,15 @@
 #   3  augmented copies of the training set: data/<train>_{reverb,noise,music,babble}
 #   4  fbank (fbank/, logs in exp/make_fbank/) for training and test sets; data/train =
 #      clean + augmented, filtered by length and utterances per speaker
+#   5  train the teacher (BC-CMT-Base)                      -> exp/teacher_base_<preset>/
+#   6  average the teacher's last checkpoints               -> exp/teacher_base_<preset>/avg_model.pt
+#   7  train the student (BC-CMT-Tiny) with self-attention-map KD from the averaged teacher
+#                                                           -> exp/student_tiny_kd_<preset>/
+#   8  average the student's last checkpoints               -> exp/student_tiny_kd_<preset>/avg_model.pt
+#   9  embeddings of the test sets and of the training set (cohort, LDA/PLDA) for each model
+#  10  scores: cosine, AS-norm and LDA+PLDA on vox1_O (and vox1_E / vox1_H when present)
+#  11  EER, minDCF(0.01, 0.05), DET plots -> exp/<model>/RESULTS.md
+#  12  export the student to ONNX and TorchScript (parity-checked) and profile it
 #
 # Every stage re-runs safely: finished work is recorded in data/.done/<name> (with the settings
 # that produced it) and skipped; changed settings redo it. Outputs are written under temporary
@@ -39,10 +48,31 @@ skip_bad=false             # stage 4: skip unreadable audio (named in the logs) 
 wav_dir=wav                # augmented arks and converted VoxCeleb2 wavs go below this folder
 fbank_config=conf/fbank.yaml      # fbank options
 augment_config=conf/augment.yaml  # augmentation ranges (also used by online augmentation)
+# Stages 5-8 (empty: defaults of local/train_stages.sh, which name the preset)
+teacher_config=            # default conf/train/teacher_base_<preset>.yaml
+student_config=            # default conf/train/student_tiny_kd_<preset>.yaml
+teacher_exp=               # default exp/teacher_base_<preset>
+student_exp=               # default exp/student_tiny_kd_<preset>
+teacher_num_avg=           # checkpoints averaged (default 2 for mini, 10 for full)
+student_num_avg=
+train_device=              # cpu|cuda (default: cuda when torch sees a GPU)
+train_ngpu=1               # >1: torchrun --nproc-per-node N (DistributedDataParallel)
+train_threads=             # torch CPU threads per training process (default: torch's choice)
+train_opts=                # extra `bccmt train` options, e.g. "--set trainer.epochs=20"
+# Stages 9-12
+eval_exps=                 # models to evaluate (default: the teacher and the student)
+backend_device=cpu         # extraction device: cpu|cuda|auto
+backend_utts_per_spk=0     # training utterances per speaker embedded for cohort/PLDA (0: all)
+lda_dim=128                # LDA dimension before PLDA (capped at speakers - 1)
+asnorm_top_n=300           # AS-norm cohort size (capped at the number of cohort speakers)
+profile_seconds=1,2,5,10   # stage 12: signal lengths profiled
 help_message="Usage: $0 [options]
 VoxCeleb speaker-verification recipe. Stages: 1 VoxCeleb data dirs + trial lists, 2 MUSAN/RIR
-lists, 3 augmented copies (reverb, noise, music, babble), 4 fbank + data/train.
- e.g.: $0 --data-root /corpora --preset mini --stage 1 --stop-stage 4"
+lists, 3 augmented copies (reverb, noise, music, babble), 4 fbank + data/train, 5-6 teacher
+(BC-CMT-Base) training + averaging, 7-8 KD student (BC-CMT-Tiny) training + averaging,
+9 embeddings, 10 cosine / AS-norm / LDA+PLDA scoring, 11 metrics + RESULTS.md, 12 ONNX and
+TorchScript export + profile.
+ e.g.: $0 --data-root /corpora --preset mini --stage 1 --stop-stage 12"
 
 . ./path.sh
 . ./cmd.sh
@@ -289,5 +319,35 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   stage_done 4
 fi
 
-# Stages 5-12 (training, averaging, KD student, extraction, scoring, metrics, export) go here,
-# each as an `if [ "$stage" -le N ] && [ "$stop_stage" -ge N ]; then ... fi` block.
+. local/train_stages.sh
+train_defaults              # fills teacher_exp, student_exp, ... for the preset
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 5 ]; then
+  train_stages              # stages 5-8 within [stage, stop_stage]
+fi
+
+: "${eval_exps:=$teacher_exp $student_exp}"
+if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 9 ]; then
+  . local/backend_stages.sh
+  for exp_dir in $eval_exps; do
+    backend_stages "$exp_dir"   # stages 9-11 within [stage, stop_stage]
+  done
+fi
+
+if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 12 ]; then
+  banner 12 "export the student ($student_exp) to ONNX and TorchScript; profile"
+  [ -f "$student_exp/config.yaml" ] || die "$student_exp/config.yaml is missing: run stages 7-8 first"
+  # Each export is checked against PyTorch on padded batches of several lengths and fails
+  # (leaving no file) beyond 1e-4.
+  bccmt export --exp "$student_exp" --format onnx --out "$student_exp/model.onnx"
+  bccmt export --exp "$student_exp" --format torchscript --out "$student_exp/model.torchscript.pt"
+  bccmt profile --exp "$student_exp" --onnx "$student_exp/model.onnx" --seconds "$profile_seconds" \
+    --threads 1 | tee "$student_exp/profile.txt"
+  stage_done 12
+fi
+
+if [ "$stop_stage" -ge 11 ]; then
+  for exp_dir in $eval_exps; do
+    if [ -f "$exp_dir/RESULTS.md" ]; then echo; cat "$exp_dir/RESULTS.md"; fi
+  done
+fi
+exit 0

@@ -41,9 +41,6 @@ train_defaults() {
   : "${train_ngpu:=1}"
   : "${train_threads:=}"
   : "${train_opts:=}"
-  if [ -z "${train_device:-}" ]; then
-    train_device=$(python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
-  fi
   [[ "$train_ngpu" =~ ^[0-9]+$ ]] && [ "$train_ngpu" -ge 1 ] || train_die "train_ngpu must be >= 1, got '$train_ngpu'"
 }
 
@@ -71,6 +68,9 @@ train_stage_enabled() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 train_stages() {
   train_defaults
+  if [ -z "${train_device:-}" ]; then
+    train_device=$(python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+  fi
   if train_stage_enabled 5; then
     echo "== stage 5: train the teacher ($teacher_config -> $teacher_exp, $(date '+%F %T'))"
     [ -f "$train_data/feats.scp" ] || train_die "$train_data/feats.scp is missing: run stage 4 first"
