@@ -9,6 +9,7 @@ tiny last chunk); its embedding is the average of the chunk embeddings weighted 
 in frames. Results come out in input order.
 """
 
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bccmt_tools.errors import BccmtError
+
+# ONNX metadata_props (and TorchScript bccmt.json) keys written by `bccmt export`.
+METADATA_KEYS = {"features": "bccmt.features", "embedding_dim": "bccmt.embedding_dim", "model": "bccmt.model"}
+# Fbank implementations: torchaudio.compliance.kaldi (torch) or our numpy port (no torch).
+FBANK_FRONTENDS = ("torchaudio", "numpy")
 
 
 @dataclass
@@ -70,20 +76,25 @@ class TorchEmbedder:
 
 class OnnxEmbedder:
     """Runs an exported ONNX model with onnxruntime; inputs ``feats`` [B,T,F] float32 and
-    ``lengths`` [B] int64, output ``embeddings`` [B, D]."""
+    ``lengths`` [B] int64, output ``embeddings`` [B, D]. ``metadata`` holds the file's
+    ``metadata_props`` (see :data:`METADATA_KEYS`; empty for files exported without them)."""
 
     INPUTS = ("feats", "lengths")
 
-    def __init__(self, path, device="cpu"):
+    def __init__(self, path, device="cpu", num_threads=None):
         try:
             import onnxruntime
         except ImportError:
             raise BccmtError("--onnx needs onnxruntime: pip install 'bccmt-tools[onnx]'") from None
         providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        wants_gpu = device == "auto" or device.startswith("cuda")
+        if wants_gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
+        options = onnxruntime.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = int(num_threads)
         try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+            self.session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:
             raise BccmtError(f"{path}: cannot load ONNX model: {exc}") from None
         names = [item.name for item in self.session.get_inputs()]
@@ -94,7 +105,25 @@ class OnnxEmbedder:
         outputs = self.session.get_outputs()
         self.output_name = next((o.name for o in outputs if o.name == "embeddings"), outputs[0].name)
         shape = next(o.shape for o in outputs if o.name == self.output_name)
+        self.path = str(path)
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.embedding_dim = shape[-1] if isinstance(shape[-1], int) else None
+        if self.embedding_dim is None and self.metadata.get(METADATA_KEYS["embedding_dim"], "").isdigit():
+            self.embedding_dim = int(self.metadata[METADATA_KEYS["embedding_dim"]])
+
+    def feature_settings(self):
+        """``(FbankConfig, cmn)`` stored in the file by ``bccmt export``, or None without metadata."""
+        text = self.metadata.get(METADATA_KEYS["features"])
+        if text is None:
+            return None
+        where = f"{self.path}: metadata {METADATA_KEYS['features']!r}"
+        try:
+            features = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BccmtError(f"{where}: invalid JSON: {exc}") from None
+        if not isinstance(features, dict):
+            raise BccmtError(f"{where}: expected a JSON object of fbank options")
+        return exp_feature_settings({"features": features}, where)
 
     def __call__(self, feats, lengths):
         lengths_type = np.int32 if "int32" in self.input_types["lengths"] else np.int64
@@ -184,16 +213,35 @@ def extract_embeddings(items, embedder, options=None, feature_dim=None, where="i
             progress(len(window))
 
 
-def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=None):
+def fbank_function(frontend="torchaudio"):
+    """``compute(samples, config) -> feats`` of a front end in :data:`FBANK_FRONTENDS`; ``numpy``
+    needs no torch (same features as ``torchaudio`` to about 1e-3)."""
+    if frontend == "torchaudio":
+        try:
+            import torchaudio.compliance.kaldi  # noqa: F401  (compute_fbank imports it per call)
+        except ImportError:
+            raise BccmtError("the torchaudio fbank front end needs torch and torchaudio; "
+                             "use the numpy front end (--fbank-frontend numpy)") from None
+        from bccmt_tools.features.fbank import compute_fbank
+
+        return compute_fbank
+    if frontend == "numpy":
+        from bccmt_tools.features.fbank_numpy import compute_fbank_numpy
+
+        return compute_fbank_numpy
+    raise BccmtError(f"fbank front end {frontend!r} is not one of {', '.join(FBANK_FRONTENDS)}")
+
+
+def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=None, frontend="torchaudio"):
     """``(key, samples)`` -> ``(key, fbank)`` with the experiment's fbank config (dither forced to 0:
-    extraction must be deterministic). Audio too short for one frame is an error naming the key."""
+    extraction must be deterministic), computed by ``frontend`` (see :func:`fbank_function`).
+    Audio too short for one frame is an error naming the key."""
     import dataclasses
 
-    from bccmt_tools.features.fbank import compute_fbank
-
+    compute = fbank_function(frontend)
     config = dataclasses.replace(fbank_config, dither=0.0)
     for key, samples in audio_items:
-        feats = compute_fbank(samples, config)
+        feats = compute(samples, config)
         if feats.shape[0] == 0:
             error = BccmtError(f"{where}: key {key!r}: audio too short for one frame ({len(samples)} samples)")
             if on_error is None:

@@ -4,6 +4,7 @@ import os
 
 from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder, exp_feature_settings, features_from_audio
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.yaml_io import read_exp_config, read_yaml_mapping
 
 INPUT_TYPES = ("feats", "wav")
 
@@ -19,29 +20,48 @@ def resolve_device(device):
     return device
 
 
-def load_embedder(exp_dir=None, checkpoint=None, device="cpu", onnx_path=None):
+def load_embedder(exp_dir=None, checkpoint=None, device="cpu", onnx_path=None, fbank_config_path=None,
+                  require_features=False, num_threads=None):
     """``(embedder, fbank_config, cmn)`` from an experiment dir (torch) or an ONNX file.
 
-    With ``onnx_path``, the features config still comes from ``exp_dir/config.yaml`` when given,
-    else the default fbank config with CMN on (the training default).
+    For ``onnx_path`` (no torch needed) the features config comes from, in order:
+    ``fbank_config_path`` (see :func:`read_features_file`), the file's metadata (written by
+    ``bccmt export``), ``exp_dir/config.yaml``; without any of them it is an error when
+    ``require_features``, else the default fbank config with CMN (the training default).
+    ``device`` ``auto`` uses onnxruntime's CUDA provider when it has one.
     """
     if onnx_path:
-        if exp_dir:
-            from bccmt_tools.models.experiment import read_exp_config
-
+        embedder = OnnxEmbedder(onnx_path, device, num_threads=num_threads)
+        stored = embedder.feature_settings()
+        if fbank_config_path:
+            fbank, cmn = read_features_file(fbank_config_path)
+        elif stored is not None:
+            fbank, cmn = stored
+        elif exp_dir:
             fbank, cmn = exp_feature_settings(read_exp_config(exp_dir), os.path.join(exp_dir, "config.yaml"))
+        elif require_features:
+            raise BccmtError(f"{onnx_path}: no features config in the model's metadata (exported by an older "
+                             "bccmt export?); give --fbank-config (or --exp)")
         else:
             from bccmt_tools.features.fbank import load_fbank_config
 
             fbank, cmn = load_fbank_config(None), True
-        return OnnxEmbedder(onnx_path, device), fbank, cmn
+        return embedder, fbank, cmn
     if not exp_dir:
         raise BccmtError("give --exp (a trained experiment directory) or --onnx")
+    if fbank_config_path:
+        raise BccmtError("--fbank-config goes with --onnx; with --exp the features come from EXP/config.yaml")
     from bccmt_tools.models.experiment import load_model_from_exp
 
     model, config = load_model_from_exp(exp_dir, checkpoint, device=device)
     fbank, cmn = exp_feature_settings(config, os.path.join(exp_dir, "config.yaml"))
     return TorchEmbedder(model, device), fbank, cmn
+
+
+def read_features_file(path):
+    """``(FbankConfig, cmn)`` from a YAML file of fbank options (as ``conf/fbank.yaml``) that may
+    also hold ``cmn: true|false`` (default true)."""
+    return exp_feature_settings({"features": read_yaml_mapping(path, what="fbank options")}, str(path))
 
 
 def scp_path(rspecifier):
@@ -61,8 +81,9 @@ def count_entries(rspecifier):
         return sum(1 for line in handle if line.strip())
 
 
-def read_inputs(rspecifier, input_type, fbank, on_error=None):
-    """``(key, feats)`` from a feature table, or from audio (wav.scp / wav ark) through fbank."""
+def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaudio"):
+    """``(key, feats)`` from a feature table, or from audio (wav.scp / wav ark) through fbank
+    computed by ``frontend`` (``torchaudio`` or ``numpy``)."""
     if input_type == "feats":
         return _read_feats(rspecifier, on_error)
     from bccmt_tools.io.audio import iter_audio_table
@@ -70,7 +91,7 @@ def read_inputs(rspecifier, input_type, fbank, on_error=None):
     if ":" not in rspecifier:
         rspecifier = f"scp:{rspecifier}"
     audio = iter_audio_table(rspecifier, fbank.sample_rate, on_error=on_error)
-    return features_from_audio(audio, fbank, where=rspecifier, on_error=on_error)
+    return features_from_audio(audio, fbank, where=rspecifier, on_error=on_error, frontend=frontend)
 
 
 def _read_feats(rspecifier, on_error):

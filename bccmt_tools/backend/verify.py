@@ -56,8 +56,9 @@ def needed_audio(trials, wav_scp_path):
     return list(needed.items())
 
 
-def embed_audio(entries, embedder, fbank, options, where):
-    """EmbeddingTable of ``[(key, wav.scp entry)]`` computed through fbank and the embedder."""
+def embed_audio(entries, embedder, fbank, options, where, frontend="torchaudio"):
+    """EmbeddingTable of ``[(key, wav.scp entry)]`` computed through fbank (by ``frontend``:
+    ``torchaudio``, or ``numpy`` to run without torch) and the embedder."""
     import numpy as np
 
     from bccmt_tools.backend.extract import features_from_audio
@@ -67,8 +68,8 @@ def embed_audio(entries, embedder, fbank, options, where):
         for key, entry in entries:
             yield key, read_audio(entry, fbank.sample_rate, where=f"{where}: key {key!r}")
 
-    pairs = list(extract_embeddings(features_from_audio(audio(), fbank, where), embedder, options,
-                                    fbank.feature_dim, where))
+    features = features_from_audio(audio(), fbank, where, frontend=frontend)
+    pairs = list(extract_embeddings(features, embedder, options, fbank.feature_dim, where))
     return EmbeddingTable([key for key, _ in pairs], np.stack([vector for _, vector in pairs]), where=where)
 
 

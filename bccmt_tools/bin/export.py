@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.models.export import DEFAULT_TOLERANCE, FORMATS, export_model
+from bccmt_tools.models.export import DEFAULT_TOLERANCE, FORMATS, deployment_metadata, export_model
 from bccmt_tools.models.experiment import load_model_from_exp
 
 DEFAULT_NAMES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
@@ -28,6 +28,10 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance):
     After writing, the exported model is run on random padded batches of several sizes and lengths
     and compared with PyTorch; beyond --tolerance the export fails and leaves no file.
 
+    The file also stores the features config (fbank options and CMN), the embedding size and the
+    model name (ONNX metadata_props; TorchScript extra file bccmt.json), so
+    `bccmt verify --onnx FILE` needs no experiment directory and no torch.
+
     \b
     Examples:
         bccmt export --exp exp/bccmt_tiny --format onnx
@@ -35,9 +39,10 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance):
     """
     from pathlib import Path
 
-    model, _ = load_model_from_exp(exp_dir, checkpoint)
+    model, config = load_model_from_exp(exp_dir, checkpoint)
+    metadata = deployment_metadata(config, model, where=str(Path(exp_dir) / "config.yaml"))
     out_path = out_path or str(Path(exp_dir) / DEFAULT_NAMES[fmt])
-    report = export_model(model, out_path, fmt, opset=opset, fuse=fuse, tolerance=tolerance)
+    report = export_model(model, out_path, fmt, opset=opset, fuse=fuse, tolerance=tolerance, metadata=metadata)
     for shape, diff in report["per_shape"].items():
         click.echo(f"parity {shape} (batch x frames): max abs diff {diff:.3g}")
     click.echo(f"wrote {report['path']} ({fmt}, BN folded: {'yes' if fuse else 'no'}); "

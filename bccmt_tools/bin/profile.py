@@ -24,13 +24,9 @@ def _load(config_path, exp_dir):
         from bccmt_tools.models.experiment import load_model_from_exp
         model, config = load_model_from_exp(exp_dir)
         return model, config, exp_dir
-    import yaml
+    from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    try:
-        with open(config_path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as error:
-        raise BccmtError(f"{config_path}: cannot read: {error}") from None
+    config = read_yaml_mapping(config_path, what="model config")
     return build_model(config, where=config_path).eval(), config, config_path
 
 

@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.backend.extract import ExtractionOptions
+from bccmt_tools.backend.extract import FBANK_FRONTENDS, ExtractionOptions
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.backend.scoring import METHODS
 
@@ -12,8 +12,14 @@ from bccmt_tools.backend.scoring import METHODS
               help="Experiment directory (config.yaml + checkpoint).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint (default: EXP/avg_model.pt).")
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
-              help="Exported ONNX model run with onnxruntime (inputs feats, lengths); features config from --exp "
-                   "when given, else the default fbank with CMN.")
+              help="Model exported by `bccmt export`, run with onnxruntime and the numpy fbank: no torch needed. "
+                   "Features config from the file's metadata (else --fbank-config or --exp).")
+@click.option("--fbank-config", type=click.Path(dir_okay=False), default=None,
+              help="With --onnx: YAML of fbank options (as conf/fbank.yaml, may add 'cmn: false'); overrides the "
+                   "model's metadata; needed for ONNX files without it.")
+@click.option("--fbank-frontend", type=click.Choice(("auto",) + FBANK_FRONTENDS), default="auto",
+              show_default=True,
+              help="Fbank implementation; auto: numpy with --onnx (no torch), torchaudio with --exp.")
 @click.option("--wav-scp", type=click.Path(dir_okay=False), required=True, help="utterance id -> audio (path or 'cmd |').")
 @click.option("--trials", type=click.Path(dir_okay=False), required=True,
               help="Trial list: 'enroll test', 'enroll test target|nontarget' or '1|0 enroll test'.")
@@ -32,10 +38,11 @@ from bccmt_tools.backend.scoring import METHODS
 @click.option("--voxceleb-paths", is_flag=True, help="Trial keys are VoxCeleb paths; map them to utterance ids.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--batch-size", type=int, default=ExtractionOptions.batch_size, show_default=True)
-@click.option("--num-threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--num-threads", type=int, default=1, show_default=True, help="CPU threads (torch or onnxruntime).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write decisions here instead of stdout.")
-def cli(exp_dir, checkpoint, onnx_path, wav_scp, trials, method, mean_vector, cohort_rspec, top_n, plda_path,
-        enroll_spk2utt, threshold, calibrate_on, operating_point, voxceleb_paths, device, batch_size, num_threads, out):
+def cli(exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, trials, method, mean_vector,
+        cohort_rspec, top_n, plda_path, enroll_spk2utt, threshold, calibrate_on, operating_point, voxceleb_paths,
+        device, batch_size, num_threads, out):
     """Print 'enroll test score accept|reject' for every trial of --trials, from the audio in
     --wav-scp. Without --threshold or --calibrate-on, the scores are printed without decisions.
 
@@ -44,10 +51,10 @@ def cli(exp_dir, checkpoint, onnx_path, wav_scp, trials, method, mean_vector, co
       bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials --threshold 0.45
       bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials \\
           --calibrate-on exp/bccmt_tiny/scores/vox1_O.cosine --operating-point mindcf0.01 --out decisions.txt
-      bccmt verify --onnx exp/bccmt_tiny/model.onnx --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials
-    """
-    import torch
+      bccmt verify --onnx exp/bccmt_tiny/model.onnx --wav-scp my/wav.scp --trials my/trials --threshold 0.45
 
+    With --onnx nothing imports torch (onnxruntime, numpy, scipy, soundfile, kaldiio and click suffice).
+    """
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
     from bccmt_tools.backend.extract_io import load_embedder, resolve_device
     from bccmt_tools.backend.plda import Plda
@@ -60,7 +67,6 @@ def cli(exp_dir, checkpoint, onnx_path, wav_scp, trials, method, mean_vector, co
 
     if threshold is not None and calibrate_on:
         raise BccmtError("give --threshold or --calibrate-on, not both")
-    torch.set_num_threads(max(1, num_threads))
     trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
     spk2utt = read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None
     audio_trials = trial_list
@@ -71,9 +77,21 @@ def cli(exp_dir, checkpoint, onnx_path, wav_scp, trials, method, mean_vector, co
         audio_trials = [Trial(utt, t.test, None) for t in trial_list for utt in spk2utt[t.enroll]]
     if calibrate_on:
         threshold = threshold_from_scores(calibrate_on, operating_point)
-    embedder, fbank, cmn = load_embedder(exp_dir, checkpoint, resolve_device(device), onnx_path)
+    if onnx_path:
+        embedder, fbank, cmn = load_embedder(exp_dir, checkpoint, device, onnx_path, fbank_config,
+                                             require_features=True, num_threads=max(1, num_threads))
+    else:
+        try:
+            import torch
+        except ImportError:
+            raise BccmtError("--exp needs torch; without torch, verify with an exported model: --onnx FILE") from None
+        torch.set_num_threads(max(1, num_threads))
+        embedder, fbank, cmn = load_embedder(exp_dir, checkpoint, resolve_device(device),
+                                             fbank_config_path=fbank_config)
+    if fbank_frontend == "auto":
+        fbank_frontend = "numpy" if onnx_path else "torchaudio"
     options = ExtractionOptions(batch_size=batch_size, cmn=cmn)
-    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp)
+    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp, fbank_frontend)
     scored = score_trials(trial_list, table, table, method, trials_where=trials,
                           mean_vector=read_vector(mean_vector, table.dim) if mean_vector else None,
                           cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,

@@ -28,6 +28,7 @@ import zlib
 import numpy as np
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 KINDS = ("reverb", "noise", "music", "babble")
 #: The noise-set category each additive kind draws from (babble is made of MUSAN speech).
@@ -57,16 +58,8 @@ def load_augment_config(source=None):
     elif isinstance(source, dict):
         given = source
     else:
-        import yaml
-
         where = str(source)
-        try:
-            with open(source, encoding="utf-8") as handle:
-                given = yaml.safe_load(handle) or {}
-        except OSError as exc:
-            raise BccmtError(f"{source}: cannot read: {exc.strerror}") from None
-        if not isinstance(given, dict):
-            raise BccmtError(f"{source}: expected a mapping of augmentation options")
+        given = read_yaml_mapping(source, what="augmentation options")
     config = {key: (dict(value) if isinstance(value, dict) else value) for key, value in DEFAULT_CONFIG.items()}
     for key, value in given.items():
         if key not in DEFAULT_CONFIG:

@@ -10,12 +10,12 @@ Kaldi's ``compute-fbank-feats`` on the same 16-bit audio (Kaldi works on int16-s
 """
 
 import dataclasses
-import os
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 INT16_SCALE = 32768.0
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")
@@ -103,29 +103,12 @@ def load_fbank_config(path_or_dict=None):
     if isinstance(path_or_dict, dict):
         values, source = dict(path_or_dict), "fbank config"
     else:
-        values, source = _read_yaml(path_or_dict), str(path_or_dict)
+        values, source = read_yaml_mapping(path_or_dict, what="fbank options"), str(path_or_dict)
     types = {field.name: field.type for field in fields(FbankConfig)}
     unknown = [key for key in values if key not in types]
     if unknown:
         raise BccmtError(f"{source}: unknown key(s) {', '.join(map(str, unknown))}; valid keys: {', '.join(types)}")
     return FbankConfig(**{name: _coerce(name, types[name], value, source) for name, value in values.items()})
-
-
-def _read_yaml(path):
-    import yaml
-
-    if not os.path.isfile(path):
-        raise BccmtError(f"{path}: fbank config file not found")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        raise BccmtError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise BccmtError(f"{path}: expected a mapping of fbank options, got {type(values).__name__}")
-    return values
 
 
 def _torchaudio_options(config):

@@ -9,32 +9,11 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
-import yaml
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.yaml_io import read_exp_config
 from bccmt_tools.models import build_model
 from bccmt_tools.models.base import EmbeddingModel
-
-REQUIRED_KEYS = ("model", "model_conf", "features")
-
-
-def read_exp_config(exp_dir) -> dict:
-    """``exp_dir/config.yaml`` as a dict, checked for the keys a model needs."""
-    path = Path(exp_dir) / "config.yaml"
-    if not path.is_file():
-        raise BccmtError(f"{path}: file not found (is {exp_dir} an experiment directory?)")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-    except yaml.YAMLError as error:
-        raise BccmtError(f"{path}: invalid YAML: {error}") from None
-    if not isinstance(config, dict):
-        raise BccmtError(f"{path}: expected a mapping at the top level")
-    for key in REQUIRED_KEYS:
-        if key not in config:
-            raise BccmtError(f"{path}: key '{key}': missing")
-    return config
-
 
 def default_checkpoint(exp_dir) -> Path:
     """``avg_model.pt`` when present, else the newest ``checkpoints/epoch_*.pt``."""

@@ -1,21 +1,29 @@
 """Export an embedding model to TorchScript or ONNX with dynamic batch and length, and check that
 the exported model matches PyTorch.
 
->>> report = export_model(model, "exp/tiny/model.onnx", "onnx")     # doctest: +SKIP
+The file also carries what deployment needs besides the weights (:func:`deployment_metadata`):
+the features config (fbank options + ``cmn``), the embedding size and the model name, as ONNX
+``metadata_props`` or as the TorchScript extra file ``bccmt.json``, so ``bccmt verify --onnx``
+needs neither torch nor the experiment directory.
+
+>>> metadata = deployment_metadata(config, model)                   # doctest: +SKIP
+>>> report = export_model(model, "exp/tiny/model.onnx", "onnx", metadata=metadata)  # doctest: +SKIP
 >>> report["max_abs_diff"] < 1e-4                                   # doctest: +SKIP
 True
 """
 
 import contextlib
+import json
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from bccmt_tools.backend.extract import METADATA_KEYS, exp_feature_settings
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import temp_name_for
 from bccmt_tools.models.fuse import fuse_for_inference
@@ -24,15 +32,55 @@ FORMATS = ("torchscript", "onnx")
 # (batch, frames) pairs checked after export; lengths within a batch differ, so padding is exercised.
 PARITY_SHAPES: Sequence[Tuple[int, int]] = ((1, 37), (1, 150), (3, 64), (2, 401), (1, 1000))
 DEFAULT_TOLERANCE = 1e-4
+TORCHSCRIPT_METADATA_FILE = "bccmt.json"
 
 
-def write_torchscript(model: nn.Module, path) -> None:
+def deployment_metadata(config: dict, model: nn.Module, where: str = "config.yaml") -> Dict[str, str]:
+    """String metadata for an exported model, from an experiment config and its model.
+
+    Keys are :data:`bccmt_tools.backend.extract.METADATA_KEYS`: ``features`` is the JSON of the
+    full fbank options plus ``cmn`` (defaults filled in, so later default changes cannot alter
+    it), ``embedding_dim`` the output size, ``model`` the registry name.
+    """
+    fbank, cmn = exp_feature_settings(config, where)
+    return {
+        METADATA_KEYS["features"]: json.dumps(dict(fbank.to_dict(), cmn=cmn), sort_keys=True),
+        METADATA_KEYS["embedding_dim"]: str(int(model.embedding_dim)),
+        METADATA_KEYS["model"]: str(config.get("model", "")),
+    }
+
+
+def write_torchscript(model: nn.Module, path, metadata: Optional[Dict[str, str]] = None) -> None:
+    extra_files = {TORCHSCRIPT_METADATA_FILE: json.dumps(metadata, sort_keys=True)} if metadata else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated but still the portable format
-        torch.jit.save(torch.jit.script(model), str(path))
+        torch.jit.save(torch.jit.script(model), str(path), _extra_files=extra_files)
 
 
-def write_onnx(model: nn.Module, path, opset: int = 17) -> None:
+def read_torchscript_metadata(path) -> Dict[str, str]:
+    """The metadata dict stored by :func:`write_torchscript` (empty when there is none)."""
+    extra_files = {TORCHSCRIPT_METADATA_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
+    text = extra_files[TORCHSCRIPT_METADATA_FILE]
+    return json.loads(text) if text else {}
+
+
+def add_onnx_metadata(path, metadata: Dict[str, str]) -> None:
+    """Store ``metadata`` in the ONNX file's ``metadata_props`` (replacing keys already there)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [prop for prop in model.metadata_props if prop.key not in metadata]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+def write_onnx(model: nn.Module, path, opset: int = 17, metadata: Optional[Dict[str, str]] = None) -> None:
     """ONNX via the TorchScript-based exporter with dynamic batch and frame axes."""
     n_mels = getattr(getattr(model, "config", None), "n_mels", 80)
     example = (torch.randn(2, 50, n_mels), torch.tensor([50, 41]))
@@ -43,6 +91,8 @@ def write_onnx(model: nn.Module, path, opset: int = 17) -> None:
             input_names=["feats", "lengths"], output_names=["embeddings"],
             dynamic_axes={"feats": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}, "embeddings": {0: "batch"}},
         )
+    if metadata:
+        add_onnx_metadata(path, metadata)
 
 
 def torchscript_runner(path) -> Callable:
@@ -85,8 +135,10 @@ def parity(model: nn.Module, run: Callable, shapes=PARITY_SHAPES, seed: int = 0)
 
 
 def export_model(model: nn.Module, out_path, fmt: str, opset: int = 17, fuse: bool = True,
-                 tolerance: float = DEFAULT_TOLERANCE) -> dict:
+                 tolerance: float = DEFAULT_TOLERANCE, metadata: Optional[Dict[str, str]] = None) -> dict:
     """Export ``model`` to ``out_path`` and check parity against the (unfused) eager model.
+
+    ``metadata`` (see :func:`deployment_metadata`) is stored in the file.
 
     The file is written under a temporary name and renamed only when the parity check passes;
     beyond ``tolerance`` a BccmtError is raised and no file is left behind.
@@ -100,10 +152,10 @@ def export_model(model: nn.Module, out_path, fmt: str, opset: int = 17, fuse: bo
     tmp = temp_name_for(out_path)
     try:
         if fmt == "torchscript":
-            write_torchscript(exported, tmp)
+            write_torchscript(exported, tmp, metadata)
             result = parity(model, torchscript_runner(tmp))
         else:
-            write_onnx(exported, tmp, opset)
+            write_onnx(exported, tmp, opset, metadata)
             result = parity(model, onnx_runner(tmp))
         if not result["max_abs_diff"] <= tolerance:
             raise BccmtError(f"{out_path}: parity check failed: max abs difference {result['max_abs_diff']:.3g} "
@@ -112,5 +164,5 @@ def export_model(model: nn.Module, out_path, fmt: str, opset: int = 17, fuse: bo
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    result.update(path=str(out_path), format=fmt, fused=fuse)
+    result.update(path=str(out_path), format=fmt, fused=fuse, metadata=dict(metadata or {}))
     return result

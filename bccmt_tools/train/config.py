@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 # Sections whose contents are passed on verbatim to the component that validates them.
 FREE_FORM = {("model_conf",), ("features",), ("data", "augment", "options"), ("data", "augment", "noise_sets")}
@@ -166,12 +167,7 @@ def resolve_config(given, source="config"):
 def load_config(path, overrides=()):
     """Read a YAML config, apply ``key.sub=value`` overrides (YAML values), resolve it."""
     path = Path(path)
-    try:
-        given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise BccmtError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise BccmtError(f"{path}: invalid YAML: {exc}") from None
+    given = read_yaml_mapping(path, what="training config")
     for override in overrides:
         apply_override(given, override, str(path))
     return resolve_config(given, str(path))
