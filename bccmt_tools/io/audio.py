@@ -170,16 +170,9 @@ def iter_wav_scp(path_or_rspecifier, sample_rate=16000, resample=False, channel=
         path = path.split(":", 1)[1]
     if not os.path.isfile(path):
         raise BccmtError(f"{path}: no such wav.scp")
-    for key, value, _number in read_scp_lines(path):
-        where = f"{path}: key {key!r}"
-        try:
-            samples = read_audio(value, sample_rate, resample, where=where, channel=channel)
-        except BccmtError as error:
-            if on_error is None:
-                raise
-            on_error(key, error)
-            continue
-        yield key, samples
+    entries = ((key, value, f"{path}: key {key!r}") for key, value, _number in read_scp_lines(path))
+    yield from _readable(entries, lambda value, where: read_audio(value, sample_rate, resample, where=where,
+                                                                 channel=channel), on_error)
 
 
 def iter_audio_table(rspecifier, sample_rate=16000, resample=False, channel=None, on_error=None):
@@ -195,10 +188,17 @@ def iter_audio_table(rspecifier, sample_rate=16000, resample=False, channel=None
         yield from iter_wav_scp(path, sample_rate, resample, channel, on_error)
         return
     label = "stdin" if path.strip() == "-" else path
-    for key, value in read_table(rspecifier):
-        where = f"{label}: key {key!r}"
+    entries = ((key, value, f"{label}: key {key!r}") for key, value in read_table(rspecifier))
+    yield from _readable(entries, lambda value, where: samples_from_kaldi_wav(value, sample_rate, resample,
+                                                                             where=where, channel=channel), on_error)
+
+
+def _readable(entries, read, on_error):
+    """``(key, samples)`` for each ``(key, value, where)``; a value that ``read(value, where)``
+    cannot read raises, or goes to ``on_error(key, error)`` and is skipped."""
+    for key, value, where in entries:
         try:
-            samples = samples_from_kaldi_wav(value, sample_rate, resample, where=where, channel=channel)
+            samples = read(value, where)
         except BccmtError as error:
             if on_error is None:
                 raise
