@@ -1,10 +1,15 @@
 # make test: create .venv when missing, install the project into it, run the test suite.
-# make demo: run the VoxCeleb recipe on the mini corpus ($BCCMT_DATA).
+# make demo: run the VoxCeleb recipe on the mini corpus ($BCCMT_DATA), or download it first
+#            (recipe stage 0) from $BCCMT_DATA_URL, checked against $BCCMT_DATA_SHA256, into
+#            $BCCMT_CACHE/minivox (downloaded once; later runs reuse it).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bccmt-installed
 BCCMT_DATA ?=
+BCCMT_DATA_URL ?=
+BCCMT_DATA_SHA256 ?=
+BCCMT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bccmt-tools
 DEMO_DIR ?= egs/voxceleb
 
 .PHONY: test demo venv clean-venv bench
@@ -21,9 +26,19 @@ test: $(STAMP)
 	$(PY) -m pytest -q -ra tests
 
 demo: $(STAMP)
-	@if [ -z "$(BCCMT_DATA)" ]; then \
-	  echo "make demo: set BCCMT_DATA to the mini corpus (e.g. BCCMT_DATA=../shared/data/minivox make demo)" >&2; exit 2; fi
-	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh --data-root "$(abspath $(BCCMT_DATA))" --preset mini --stage 1 --stop-stage 12
+	@if [ -n "$(BCCMT_DATA)" ]; then \
+	  set -- --data-root "$(abspath $(BCCMT_DATA))" --stage 1; \
+	elif [ -n "$(BCCMT_DATA_URL)" ] && [ -n "$(BCCMT_DATA_SHA256)" ]; then \
+	  set -- --stage 0 --download-url "$(BCCMT_DATA_URL)" --download-sha256 "$(BCCMT_DATA_SHA256)" \
+	    --download-dir "$(abspath $(BCCMT_CACHE))/minivox"; \
+	else \
+	  echo "make demo: no corpus. Set BCCMT_DATA=path/to/minivox (e.g. BCCMT_DATA=../shared/data/minivox make demo)," >&2; \
+	  echo "  or BCCMT_DATA_URL=<URL of a minivox .tar.gz/.zip> and BCCMT_DATA_SHA256=<its SHA-256> to download it" >&2; \
+	  echo "  into $(BCCMT_CACHE)/minivox (BCCMT_CACHE)." >&2; \
+	  exit 2; \
+	fi; \
+	echo "cd $(DEMO_DIR) && ./run.sh $$* --preset mini --stop-stage 12"; \
+	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh "$$@" --preset mini --stop-stage 12
 
 clean-venv:
 	rm -rf $(VENV)

@@ -55,7 +55,8 @@ command -v bccmt > /dev/null || die "bccmt not found on PATH (activate the proje
 
 mkdir -p "$out/log" "$out/split$nj" || die "cannot create $out"
 out=$(cd "$out" && pwd)
-rm -f "$out/xvector.scp"
+# Also the temporaries of a killed run (tools write .xvector.N.{ark,scp}.*.tmp, the merge .xvector.scp.*).
+rm -f "$out/xvector.scp" "$out"/.xvector.*
 
 num_utts=$(awk 'NF' "$input" | wc -l)
 if [ "$nj" -gt "$num_utts" ]; then

@@ -28,7 +28,9 @@ _po_is_option() {
   [[ "$_po_n" == _po_* || "$_po_n" == help_message ]] && return 1
   [ -n "${!_po_n+x}" ] || return 1
   if [ -n "$_po_names" ]; then
-    printf '%s\n' "$_po_names" | grep -qx -- "$_po_n" || return 1
+    # A pattern match, not `printf | grep -q`: under the caller's `set -o pipefail`, grep quitting
+    # at the first match could kill printf with SIGPIPE and reject a valid option at random.
+    [[ $'\n'"$_po_names"$'\n' == *$'\n'"$_po_n"$'\n'* ]] || return 1
   fi
   return 0
 }

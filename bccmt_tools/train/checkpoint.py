@@ -27,7 +27,10 @@ def checkpoint_path(exp_dir, epoch):
 
 
 def save_checkpoint(state, path):
-    """``torch.save`` to a temporary name beside ``path``, then rename (never a partial file)."""
+    """``torch.save`` to a temporary name beside ``path``, then rename (never a partial file).
+
+    Temporaries of ``path`` that a killed earlier save left behind are removed once it succeeds.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name_for(path)
@@ -38,6 +41,9 @@ def save_checkpoint(state, path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # the pattern of temp_name_for
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     return path
 
 

@@ -4,8 +4,11 @@
 #
 #   ./run.sh --data-root /corpora --preset full             # the real corpora
 #   ./run.sh --data-root ../../../shared/data/minivox --preset mini --stage 1 --stop-stage 4
+#   ./run.sh --stage 0 --download-url URL --download-sha256 HEX --preset mini --stop-stage 12
 #
 # Stages:
+#   0  (only with --stage 0 and --download-url) download the corpus archive, check its SHA-256,
+#      extract it into --download-dir and use it as --data-root
 #   1  data/voxceleb1_test, data/voxceleb1_dev, data/voxceleb2_dev; data/trials/vox1_{O,E,H}
 #   2  data/musan_{noise,music,speech} (those present) and data/rirs
 #   3  augmented copies of the training set: data/<train>_{reverb,noise,music,babble}
@@ -29,9 +32,12 @@ set -euo pipefail
 readonly caller_dir="$PWD"  # relative corpus paths on the command line are relative to it
 cd "$(dirname "$0")"
 
-stage=1                    # first stage to run
+stage=1                    # first stage to run (0: download the corpus first, see --download-url)
 stop_stage=4               # last stage to run
 data_root=                 # folder with voxceleb1/ voxceleb2/ musan/ RIRS_NOISES/
+download_url=              # stage 0: .tar.gz/.zip of such a folder (used instead of --data-root)
+download_sha256=           # stage 0: its SHA-256 (required with --download-url)
+download_dir=              # stage 0: cache folder for the download (default: downloads)
 voxceleb1_root=            # default: <data-root>/voxceleb1
 voxceleb2_root=            # default: <data-root>/voxceleb2
 musan_root=                # default: <data-root>/musan
@@ -67,8 +73,9 @@ lda_dim=128                # LDA dimension before PLDA (capped at speakers - 1)
 asnorm_top_n=300           # AS-norm cohort size (capped at the number of cohort speakers)
 profile_seconds=1,2,5,10   # stage 12: signal lengths profiled
 help_message="Usage: $0 [options]
-VoxCeleb speaker-verification recipe. Stages: 1 VoxCeleb data dirs + trial lists, 2 MUSAN/RIR
-lists, 3 augmented copies (reverb, noise, music, babble), 4 fbank + data/train, 5-6 teacher
+VoxCeleb speaker-verification recipe. Stages: 0 (only with --stage 0 and --download-url) download,
+checksum and extract the corpus, 1 VoxCeleb data dirs + trial lists, 2 MUSAN/RIR lists,
+3 augmented copies (reverb, noise, music, babble), 4 fbank + data/train, 5-6 teacher
 (BC-CMT-Base) training + averaging, 7-8 KD student (BC-CMT-Tiny) training + averaging,
 9 embeddings, 10 cosine / AS-norm / LDA+PLDA scoring, 11 metrics + RESULTS.md, 12 ONNX and
 TorchScript export + profile.
@@ -93,10 +100,12 @@ done
 
 absolute() { case "$1" in ""|/*) echo "$1" ;; *) echo "$caller_dir/$1" ;; esac; }
 data_root=$(absolute "$data_root")
-voxceleb1_root=$(absolute "${voxceleb1_root:-${data_root:+$data_root/voxceleb1}}")
-voxceleb2_root=$(absolute "${voxceleb2_root:-${data_root:+$data_root/voxceleb2}}")
-musan_root=$(absolute "${musan_root:-${data_root:+$data_root/musan}}")
-rir_root=$(absolute "${rir_root:-${data_root:+$data_root/RIRS_NOISES}}")
+download_dir=$(absolute "$download_dir")
+: "${download_dir:=$PWD/downloads}"  # default: beside run.sh
+if [ -n "$download_url" ]; then
+  [ -n "$download_sha256" ] || die "--download-url needs --download-sha256 (the archive's SHA-256)"
+  [ -z "$data_root" ] || die "give --data-root or --download-url, not both"
+fi
 
 case "$train_set" in
   vox2) train_parts="voxceleb2_dev"; train_src=voxceleb2_dev ;;
@@ -135,6 +144,25 @@ fair_test_note() {
       "(vox1_E and vox1_H draw on VoxCeleb1-dev speakers)."
   fi
 }
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  if [ -z "$download_url" ]; then
+    echo "stage 0: no --download-url given; skipped (the corpus comes from --data-root)"
+  else
+    banner 0 "download the corpus ($download_url) into $download_dir"
+    # Skips the download when $download_dir holds this checksum's corpus already.
+    data_root=$(python local/download_corpus.py --url "$download_url" --sha256 "$download_sha256" \
+      --dest "$download_dir" --expect voxceleb1) || die "stage 0: the download failed (see above)"
+    echo "stage 0: data root $data_root"
+    stage_done 0
+  fi
+elif [ -n "$download_url" ]; then
+  echo "$0: NOTE: --download-url is used by stage 0 only (--stage 0); ignored" >&2
+fi
+voxceleb1_root=$(absolute "${voxceleb1_root:-${data_root:+$data_root/voxceleb1}}")
+voxceleb2_root=$(absolute "${voxceleb2_root:-${data_root:+$data_root/voxceleb2}}")
+musan_root=$(absolute "${musan_root:-${data_root:+$data_root/musan}}")
+rir_root=$(absolute "${rir_root:-${data_root:+$data_root/RIRS_NOISES}}")
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   banner 1 "data dirs (VoxCeleb1 test/dev, VoxCeleb2 dev) and trial lists"
@@ -287,6 +315,13 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       die "stage 4: fbank failed for data/$name (fix or remove the entries above, or use --skip-bad true)"
     fi
     if [ "$skip_bad" = true ]; then
+      # Report the skipped entries here too, not only in the job logs.
+      skipped=$(cat "exp/make_fbank/$name"/make_fbank.*.log 2>/dev/null | grep -c "^compute-fbank: skipped " || true)
+      if [ "$skipped" -gt 0 ]; then
+        echo "stage 4: data/$name: skipped $skipped utterances with bad audio (--skip-bad true):" >&2
+        grep -h "^compute-fbank: skipped " "exp/make_fbank/$name"/make_fbank.*.log | head -10 \
+          | sed 's/^compute-fbank: skipped /  /' >&2 || true
+      fi
       bccmt fix-data-dir "data/$name"  # drops the utterances whose audio could not be read
       settings="wav=$(md5sum < "data/$name/wav.scp" | cut -c1-12) conf=$(md5sum < "$fbank_config" | cut -c1-12)"
     fi
