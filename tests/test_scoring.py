@@ -67,12 +67,29 @@ def test_enrolment_by_speaker_averages_unit_vectors(table):
 
 
 def test_speaker_means_counts_and_normalisation(table):
-    means = speaker_means(table, {"spk1": ["spk1-utt4", "spk1-utt5"]})
+    means = speaker_means(table, {"spk1": ["spk1-utt4", "spk1-utt5"]}, normalize_first=True)
     assert means.keys == ["spk1"] and means.counts.tolist() == [2]
     expected = (_unit(table.row("spk1-utt4")) + _unit(table.row("spk1-utt5"))) / 2
     np.testing.assert_allclose(means.matrix[0], expected)
-    raw = speaker_means(table, {"spk1": ["spk1-utt4", "spk1-utt5"]}, normalize_first=False)
+    raw = speaker_means(table, {"spk1": ["spk1-utt4", "spk1-utt5"]})  # default: raw means
     np.testing.assert_allclose(raw.matrix[0], (table.row("spk1-utt4") + table.row("spk1-utt5")) / 2)
+
+
+def test_asnorm_cohort_of_speaker_means_shares_the_mean_vector_space(rng):
+    """Speaker means and the global mean from one mean-embeddings run must be compatible: with
+    mean subtraction, cohort statistics computed from the means equal those of the centred means."""
+    from bccmt_tools.backend.embeddings import EmbeddingTable
+
+    offset = np.full(8, 20.0)  # embeddings far from the origin, as trained models give
+    keys = [f"s{s}-u{u}" for s in range(6) for u in range(4)]
+    matrix = offset + rng.standard_normal((24, 8))
+    table = EmbeddingTable(keys, matrix, where="synthetic")
+    spk2utt = {f"s{s}": [f"s{s}-u{u}" for u in range(4)] for s in range(6)}
+    means = speaker_means(table, spk2utt)
+    centred = means.matrix - matrix.mean(axis=0)
+    # The raw means minus the global mean are centred (their mean is ~0), not all near -offset.
+    assert np.abs(centred.mean(axis=0)).max() < 1e-9
+    assert np.linalg.norm(centred, axis=1).max() < np.linalg.norm(offset)
 
 
 def test_scores_round_trip(tmp_path, table, trials):

@@ -94,12 +94,13 @@ def warn(message):
     print(f"WARNING: {message}", file=sys.stderr)
 
 
-def speaker_means(table, spk2utt, normalize_first=True, skip_missing=False, where="spk2utt"):
+def speaker_means(table, spk2utt, normalize_first=False, skip_missing=False, where="spk2utt"):
     """Average the embeddings of each speaker's utterances; returns an EmbeddingTable of speakers
     whose ``counts`` are the numbers of utterances averaged.
 
-    ``normalize_first`` length-normalises each utterance before averaging (the default of
-    ``bccmt mean-embeddings``: every utterance weighs the same in a cosine back-end). A missing
+    ``normalize_first`` length-normalises each utterance before averaging (every utterance weighs
+    the same); off by default so that the means stay in the raw embedding space, where a global
+    mean vector can be subtracted from them as from any embedding. A missing
     utterance is an error naming the speaker, or with ``skip_missing`` is left out (a speaker
     with none left is dropped) and counted in a warning.
     """

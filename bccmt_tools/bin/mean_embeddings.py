@@ -6,9 +6,11 @@ import click
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--spk2utt", type=click.Path(dir_okay=False), required=True,
               help="Speaker (or enrolment id) -> utterances to average.")
-@click.option("--normalize/--no-normalize", default=True, show_default=True,
-              help="Length-normalise each utterance embedding before averaging (every utterance "
-                   "weighs the same, as a cosine back-end sees them).")
+@click.option("--normalize/--no-normalize", default=False, show_default=True,
+              help="Length-normalise each utterance embedding before averaging. Off by default: raw "
+                   "means live in the same space as the raw embeddings and the --global-mean-out "
+                   "vector, so `score --mean-vector` treats cohort and trial sides alike (a raw "
+                   "global mean subtracted from unit-norm means would swamp them).")
 @click.option("--num-utts-out", type=click.Path(dir_okay=False), default=None,
               help="Write 'speaker num_utts' lines (Kaldi's num_utts.ark) here.")
 @click.option("--global-mean-out", type=click.Path(dir_okay=False), default=None,
