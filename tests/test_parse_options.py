@@ -78,3 +78,19 @@ def test_config_file_is_sourced_and_later_options_override(script, tmp_path):
     result = run(script, "--config", str(config), "--stop-stage", "12")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("stage=9 stop_stage=12 ")
+
+
+def test_script_that_cds_to_its_folder_keeps_its_option_list(tmp_path):
+    """Recipes `cd "$(dirname "$0")"` before parsing; started by a relative path from elsewhere,
+    their option list must still be found (else any shell variable, e.g. --PATH, would pass)."""
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    script = folder / "run.sh"
+    script.write_text(SCRIPT.replace("#!/usr/bin/env bash\n", '#!/usr/bin/env bash\ncd "$(dirname "$0")"\n'))
+    script.chmod(0o755)
+    ok = subprocess.run(["bash", "recipe/run.sh", "--stage", "2"], cwd=tmp_path, capture_output=True, text=True)
+    assert ok.returncode == 0 and "stage=2" in ok.stdout, ok.stderr
+    refused = subprocess.run(["bash", "recipe/run.sh", "--PATH", "x"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode != 0 and "unknown option --PATH" in refused.stderr
+    unknown = subprocess.run(["bash", "recipe/run.sh", "--bogus"], cwd=tmp_path, capture_output=True, text=True)
+    assert "unknown option --bogus" in unknown.stderr  # named even without a value

@@ -16,6 +16,9 @@
 
 # The caller's option list: `name=value` lines at column 0 before the line that sources us.
 _po_caller="${BASH_SOURCE[1]:-$0}"
+# A caller started by a relative path that then cd'd to its own folder (as recipes do) is found
+# by its base name.
+[ -f "$_po_caller" ] || [ ! -f "$(basename "$_po_caller")" ] || _po_caller=$(basename "$_po_caller")
 _po_names=""
 if [ -f "$_po_caller" ]; then
   _po_names=$(awk '/^[[:space:]]*(\.|source)[[:space:]].*parse_options\.sh/ { exit } /^[A-Za-z_][A-Za-z0-9_]*=/ { sub(/=.*/, ""); print }' \
@@ -70,16 +73,17 @@ while [ $# -gt 0 ]; do
       . "$_po_file" || { echo "$0: error in config file '$_po_file'" >&2; exit 1; } ;;
     --?*)
       _po_arg=${1#--}
+      _po_name=${_po_arg%%=*}
+      _po_name=${_po_name//-/_}
+      if ! _po_is_option "$_po_name"; then
+        echo "$0: unknown option --${_po_arg%%=*} (see $0 --help)" >&2
+        exit 1
+      fi
       if [[ "$_po_arg" == *=* ]]; then
         _po_value=${_po_arg#*=}; _po_arg=${_po_arg%%=*}; shift
       else
         [ $# -ge 2 ] || { echo "$0: option --$_po_arg needs a value" >&2; exit 1; }
         _po_value=$2; shift 2
-      fi
-      _po_name=${_po_arg//-/_}
-      if ! _po_is_option "$_po_name"; then
-        echo "$0: unknown option --$_po_arg (see $0 --help)" >&2
-        exit 1
       fi
       if [[ "${!_po_name}" == true || "${!_po_name}" == false ]] \
           && [[ "$_po_value" != true && "$_po_value" != false ]]; then
