@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""Cost profile and markdown table of the comparison study (local/run_comparison.sh).
+
+Two commands:
+
+  profile  parameters, MACs and batch-1 CPU latency of one trained model per variant, all in this
+           one process; latency runs are interleaved round-robin over the models (BatchNorm folded,
+           eager, --threads threads), so a load change on a shared machine hits every model alike.
+  table    the markdown table: EER / minDCF(0.01) / minDCF(0.05) on vox1_O and vox1_E (mean and
+           min-max over seeds), cost, training time, and the paper's two relative-EER claims.
+
+Experiment dirs are named <variant>_s<seed> (tiny_conventional_s1, tiny_kd_s2, ...); seeds of one
+variant are grouped. Metrics come from <exp>/scores/<trials>.cosine.json (bccmt compute-metrics).
+
+Example:
+  python local/comparison_table.py profile --out exp/compare/cost.json exp/compare/*_s1
+  python local/comparison_table.py table --cost exp/compare/cost.json --out RESULTS_comparison.md \\
+      exp/compare/*_s[0-9]*
+"""
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+TRIAL_LISTS = ("vox1_O", "vox1_E")
+METRICS = (("eer", "EER %"), ("dcf01", "minDCF 0.01"), ("dcf05", "minDCF 0.05"))
+
+# Known variants: label in the table and the paper's letter.
+VARIANT_LABELS = {
+    "tiny_conventional": "(a) conventional BC-CMT-Tiny (2D SA)",
+    "tiny": "(b) proposed BC-CMT-Tiny (1D SA)",
+    "tiny_kd": "(c) proposed Tiny + SA-map KD from (d)",
+    "base": "(d) proposed BC-CMT-Base (teacher)",
+    "ecapa_c512": "(e) ECAPA-TDNN C=512",
+}
+VARIANT_ORDER = list(VARIANT_LABELS)
+
+# The paper's claims (TASLP 2024): relative EER change of `new` against `old`.
+PAPER_CLAIMS = (
+    ("tiny", "tiny_conventional", -9.3, "proposed Tiny vs conventional Tiny"),
+    ("tiny_kd", "tiny", -15.5, "KD Tiny vs proposed Tiny (no KD)"),
+)
+
+EXP_NAME = re.compile(r"^(?P<variant>.+)_s(?P<seed>\d+)$")
+EPOCH_LINE = re.compile(r"epoch (?P<epoch>\d+)/(?P<epochs>\d+) loss (?P<loss>[\d.]+).* acc (?P<acc>[\d.]+)"
+                        r".* time (?P<time>[\d.]+)s")
+
+
+class TableError(Exception):
+    """A missing or malformed input, named by its file."""
+
+
+def split_exp_name(exp_dir):
+    """``exp/compare/tiny_kd_s2`` -> ``("tiny_kd", 2)``.
+
+    >>> split_exp_name("exp/compare/tiny_conventional_s1")
+    ('tiny_conventional', 1)
+    """
+    match = EXP_NAME.match(Path(exp_dir).name)
+    if not match:
+        raise TableError(f"{exp_dir}: experiment dir name must end in _s<seed>")
+    return match["variant"], int(match["seed"])
+
+
+def read_metrics(exp_dir):
+    """``{trials: {"eer": %, "dcf01": .., "dcf05": ..}}`` from the cosine metrics JSONs present."""
+    result = {}
+    for trials in TRIAL_LISTS:
+        path = Path(exp_dir) / "scores" / f"{trials}.cosine.json"
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+            result[trials] = {"eer": float(data["eer_percent"]),
+                              "dcf01": float(data["min_dcf"]["0.01"]["min_dcf"]),
+                              "dcf05": float(data["min_dcf"]["0.05"]["min_dcf"])}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TableError(f"{path}: not a compute-metrics JSON ({exc!r})") from None
+    return result
+
+
+def read_training(exp_dir):
+    """Epochs done, summed epoch times, wall time, last loss/accuracy and averaged checkpoints."""
+    exp_dir = Path(exp_dir)
+    info = {"epochs_done": 0, "train_seconds": None, "wall_seconds": None, "final_loss": None,
+            "final_acc": None, "averaged": None}
+    log = exp_dir / "log" / "train.log"
+    if log.is_file():
+        per_epoch = {}
+        for line in log.read_text().splitlines():
+            match = EPOCH_LINE.search(line)
+            if match:  # a resumed run may repeat an epoch: keep the last
+                per_epoch[int(match["epoch"])] = match
+        if per_epoch:
+            last = per_epoch[max(per_epoch)]
+            info.update(epochs_done=len(per_epoch), train_seconds=sum(float(m["time"]) for m in per_epoch.values()),
+                        final_loss=float(last["loss"]), final_acc=float(last["acc"]))
+    wall = exp_dir / "log" / "wall_seconds"
+    if wall.is_file():
+        info["wall_seconds"] = sum(float(x) for x in wall.read_text().split())
+    run_log = exp_dir / "log" / "run.log"
+    if run_log.is_file():
+        for line in run_log.read_text().splitlines():
+            if line.startswith("averaged "):
+                info["averaged"] = line[len("averaged "):].split(" -> ")[0]
+    return info
+
+
+def read_recipe(exp_dir):
+    """The resolved training config of an experiment (its config.yaml), or {} when absent."""
+    path = Path(exp_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def collect(exp_dirs):
+    """Group experiment dirs by variant: ``{variant: [{"seed", "exp", "metrics", "training"}]}``."""
+    groups = {}
+    for exp_dir in exp_dirs:
+        variant, seed = split_exp_name(exp_dir)
+        groups.setdefault(variant, []).append({"seed": seed, "exp": str(exp_dir), "metrics": read_metrics(exp_dir),
+                                               "training": read_training(exp_dir), "config": read_recipe(exp_dir)})
+    for runs in groups.values():
+        runs.sort(key=lambda run: run["seed"])
+    return dict(sorted(groups.items(), key=lambda kv: _variant_rank(kv[0])))
+
+
+def _variant_rank(variant):
+    return (VARIANT_ORDER.index(variant), "") if variant in VARIANT_ORDER else (len(VARIANT_ORDER), variant)
+
+
+def summarize(values):
+    """``(mean, min, max, n)`` of a list (None when empty)."""
+    if not values:
+        return None
+    return statistics.fmean(values), min(values), max(values), len(values)
+
+
+def metric_values(runs, trials, key):
+    return [run["metrics"][trials][key] for run in runs if trials in run["metrics"]]
+
+
+def format_stat(values, digits):
+    """``mean (min-max)`` over seeds, just the value for one seed, ``-`` for none.
+
+    >>> format_stat([2.0, 3.0], 2)
+    '2.50 (2.00-3.00)'
+    """
+    stat = summarize(values)
+    if stat is None:
+        return "-"
+    mean, low, high, n = stat
+    if n == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def relative_change(new, old):
+    """Relative change of ``new`` against ``old`` in percent.
+
+    >>> round(relative_change(9.07, 10.0), 1)
+    -9.3
+    """
+    return 100.0 * (new - old) / old
+
+
+def variant_label(variant, runs):
+    if variant in VARIANT_LABELS:
+        return VARIANT_LABELS[variant]
+    kd = (runs[0]["config"].get("kd") or {}).get("attention") or {}
+    settings = ", ".join(f"{key}={kd[key]}" for key in ("weight", "kind", "last_only") if key in kd)
+    name = variant[len("tiny_kd_"):] if variant.startswith("tiny_kd_") else variant
+    return f"(c') KD ablation '{name}'" + (f" ({settings})" if settings else "")
+
+
+def claim_sentences(groups):
+    """One row per paper claim (ours on vox1_O and vox1_E vs the paper) and a plain sentence."""
+    rows, sentences = [], []
+    for new, old, paper, what in PAPER_CLAIMS:
+        if new not in groups or old not in groups:
+            sentences.append(f"- {what}: not measured (missing {new if new not in groups else old}).")
+            continue
+        changes = {}
+        for trials in TRIAL_LISTS:
+            new_eer = metric_values(groups[new], trials, "eer")
+            old_eer = metric_values(groups[old], trials, "eer")
+            if new_eer and old_eer:
+                changes[trials] = (relative_change(statistics.fmean(new_eer), statistics.fmean(old_eer)),
+                                   _spread_overlap(new_eer, old_eer))
+        if not changes:
+            sentences.append(f"- {what}: no metrics yet.")
+            continue
+        cells = [f"{changes[t][0]:+.1f}%" if t in changes else "-" for t in TRIAL_LISTS]
+        rows.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells) + " |")
+        same = [t for t, (change, _) in changes.items() if change < 0]
+        overlap = [t for t, (_, overlaps) in changes.items() if overlaps]
+        if len(same) == len(changes):
+            verdict = "reproduces the paper's direction (lower EER)"
+        elif same:
+            verdict = f"reproduces the paper's direction only on {', '.join(same)}"
+        else:
+            verdict = "does not reproduce the paper's direction (EER is not lower)"
+        sentence = f"- {what}: our measurement {verdict}"
+        if overlap:
+            sentence += (f"; on {', '.join(overlap)} the seed ranges of the two models overlap, so the difference "
+                         "is within seed-to-seed variation")
+        sentences.append(sentence + ".")
+    return rows, sentences
+
+
+def _spread_overlap(a, b):
+    """True when the min-max ranges of two seed sets overlap (a difference within seed noise)."""
+    return max(min(a), min(b)) <= min(max(a), max(b))
+
+
+def format_cost(cost, variant):
+    entry = cost.get("models", {}).get(variant)
+    if not entry:
+        return ["-"] * 4
+    latency = entry.get("latency_ms", {})
+    cells = [f"{entry['parameters'] / 1e6:.3f} M", f"{entry['macs'].get('1', 0) / 1e6:.1f}"]
+    for seconds in ("1", "10"):
+        lat = latency.get(seconds)
+        cells.append(f"{lat['median']:.1f} ({lat['p10']:.1f}-{lat['p90']:.1f})" if lat else "-")
+    return cells
+
+
+def format_minutes(seconds_list):
+    values = [s for s in seconds_list if s is not None]
+    if not values:
+        return "-"
+    return " / ".join(f"{s / 60:.1f}" for s in values)
+
+
+def recipe_summary(groups):
+    """The shared recipe, read from the first experiment's config.yaml (all must agree)."""
+    keys = (("data", "crop_frames"), ("data", "batch_size"), ("trainer", "epochs"), ("trainer", "max_steps_per_epoch"),
+            ("optim", "name"), ("optim", "lr"), ("optim", "weight_decay"), ("scheduler", "name"),
+            ("scheduler", "warmup_epochs"), ("loss", "margin"), ("loss", "scale"), ("loss", "margin_warmup"))
+    values, disagree = {}, set()
+    for runs in groups.values():
+        for run in runs:
+            for path in keys:
+                node = run["config"]
+                for key in path:
+                    node = node.get(key) if isinstance(node, dict) else None
+                if node is None:
+                    continue
+                dotted = ".".join(path)
+                if dotted in values and values[dotted] != node:
+                    disagree.add(dotted)
+                values.setdefault(dotted, node)
+    return values, disagree
+
+
+def make_table(groups, cost, machine="", commands=(), data_note=""):
+    """The whole markdown document as a string."""
+    lines = ["# Comparison study on the mini corpus (cosine scoring)", ""]
+    header = ["Model", "Seeds"]
+    for trials in TRIAL_LISTS:
+        header += [f"{trials} {name}" for _, name in METRICS]
+    header += ["Params", "MMACs 1 s", "CPU ms 1 s", "CPU ms 10 s", "Train min/run", "Final train acc"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for variant, runs in groups.items():
+        row = [variant_label(variant, runs), ",".join(str(run["seed"]) for run in runs)]
+        for trials in TRIAL_LISTS:
+            for key, _ in METRICS:
+                row.append(format_stat(metric_values(runs, trials, key), 2 if key == "eer" else 3))
+        row += format_cost(cost, variant)
+        row.append(format_minutes([run["training"]["wall_seconds"] for run in runs]))
+        accs = [run["training"]["final_acc"] for run in runs if run["training"]["final_acc"] is not None]
+        row.append(format_stat(accs, 3))
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Metric cells: mean over seeds, with the min-max range over seeds in brackets (one seed: the "
+              "value). CPU ms: median batch-1 eager latency, 10th-90th percentile in brackets. Train min/run: "
+              "wall minutes of each seed's training (training + checkpoint averaging), 2 runs sharing 2 cores.", ""]
+
+    rows, sentences = claim_sentences(groups)
+    lines += ["## The paper's claims", "", "| Claim (relative EER change) | Paper | ours vox1_O | ours vox1_E |",
+              "|---|---|---|---|"] + rows + [""] + sentences + [""]
+
+    values, disagree = recipe_summary(groups)
+    lines += ["## Recipe (identical for every model)", ""]
+    if data_note:
+        lines.append(f"- data: {data_note}")
+    for key, value in values.items():
+        lines.append(f"- `{key}`: {value}" + (" (NOT the same in every run!)" if key in disagree else ""))
+    averaged = {run["training"]["averaged"] for runs in groups.values() for run in runs if run["training"]["averaged"]}
+    if averaged:
+        lines.append(f"- averaged checkpoints: {'; '.join(sorted(averaged))}")
+    lines.append("")
+    meta = cost.get("meta", {})
+    lines += ["## Machine and cost measurement", ""]
+    if machine:
+        lines.append(f"- machine: {machine}")
+    if meta:
+        lines.append(f"- latency: one process, {meta.get('threads')} thread(s), batch 1, eager PyTorch "
+                     f"{meta.get('torch', '')}, BatchNorm folded, {meta.get('runs')} runs per model and length "
+                     f"after {meta.get('warmup')} warm-up runs, interleaved round-robin over the models "
+                     f"({meta.get('seconds_taken', 0):.0f} s); MACs counted with torch.utils.flop_counter (FLOPs / 2)")
+        if meta.get("sources"):
+            lines.append(f"- profiled checkpoints: {', '.join(meta['sources'])}")
+    lines.append("")
+    if commands:
+        lines += ["## Commands", "", "```"] + list(commands) + ["```", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- profile
+def profile_variants(exp_dirs, seconds=(1.0, 10.0), runs=30, warmup=3, threads=1):
+    """Cost of one model per variant (the first exp dir of each), latency interleaved over models."""
+    import torch
+
+    from bccmt_tools.models.cost import example_input, frames_for_seconds, profile_model
+    from bccmt_tools.models.experiment import load_model_from_exp
+    from bccmt_tools.models.fuse import fuse_for_inference
+
+    torch.set_num_threads(threads)
+    chosen = {}
+    for exp_dir in exp_dirs:
+        variant, _ = split_exp_name(exp_dir)
+        chosen.setdefault(variant, exp_dir)
+    models, result = {}, {}
+    for variant, exp_dir in chosen.items():
+        model, _ = load_model_from_exp(exp_dir)
+        report = profile_model(model, list(seconds), latency=False)
+        result[variant] = {"source": str(exp_dir), "parameters": report["parameters"],
+                           "macs": {f"{row['seconds']:g}": row["macs"] for row in report["lengths"]},
+                           "latency_ms": {}}
+        models[variant] = fuse_for_inference(model)
+    started = time.perf_counter()
+    names = list(models)
+    with torch.inference_mode():
+        for length in seconds:
+            inputs = {name: example_input(models[name], frames_for_seconds(length)) for name in names}
+            for name in names:
+                for _ in range(warmup):
+                    models[name](*inputs[name])
+            times = {name: [] for name in names}
+            for round_index in range(runs):
+                shift = round_index % len(names)  # rotate the order so no model always runs first
+                for name in names[shift:] + names[:shift]:
+                    begin = time.perf_counter()
+                    models[name](*inputs[name])
+                    times[name].append(1000.0 * (time.perf_counter() - begin))
+            for name in names:
+                ordered = sorted(times[name])
+                result[name]["latency_ms"][f"{length:g}"] = {
+                    "median": statistics.median(ordered), "p10": ordered[int(0.1 * (len(ordered) - 1))],
+                    "p90": ordered[int(0.9 * (len(ordered) - 1))]}
+    meta = {"threads": threads, "runs": runs, "warmup": warmup, "seconds": list(seconds), "torch": torch.__version__,
+            "fused": True, "seconds_taken": time.perf_counter() - started, "sources": [str(d) for d in chosen.values()]}
+    return {"models": result, "meta": meta}
+
+
+# ------------------------------------------------------------------------------ map distance
+def map_distance(teacher_dir, student_dirs, feats_rspec, num_utts=128, batch_size=32):
+    """Mean KL(teacher map || student map) of matched SA maps (as in training) on test utterances.
+
+    Shows whether KD moved a student's attention towards the teacher's: ``{student: {"kl", "mse"}}``.
+    Only the students whose maps can be matched (proposed Tiny) are measured.
+    """
+    import itertools
+
+    import numpy as np
+    import torch
+
+    from bccmt_tools.features.cmn import mean_normalize
+    from bccmt_tools.io.kaldi_table import read_table
+    from bccmt_tools.losses.kd import AttentionKD
+    from bccmt_tools.models.experiment import load_model_from_exp
+
+    utts = [mean_normalize(np.asarray(feats, dtype=np.float32)) for _, feats in
+            itertools.islice(read_table(feats_rspec), num_utts)]
+    frames = min(len(u) for u in utts)
+    batches = [torch.from_numpy(np.stack([u[:frames] for u in utts[i:i + batch_size]]))
+               for i in range(0, len(utts), batch_size)]
+    teacher, _ = load_model_from_exp(teacher_dir)
+    losses = {"kl": AttentionKD("kl"), "mse": AttentionKD("mse")}
+    result = {}
+    with torch.inference_mode():
+        teacher_maps = [teacher.forward_with_attention(b, torch.full((len(b),), frames))[1] for b in batches]
+        for student_dir in student_dirs:
+            student, _ = load_model_from_exp(student_dir)
+            sums = {kind: 0.0 for kind in losses}
+            for batch, t_maps in zip(batches, teacher_maps):
+                s_maps = student.forward_with_attention(batch, torch.full((len(batch),), frames))[1]
+                for kind, loss in losses.items():
+                    sums[kind] += float(loss(s_maps, t_maps)) * len(batch)
+            result[str(student_dir)] = {kind: total / len(utts) for kind, total in sums.items()}
+    return {"teacher": str(teacher_dir), "utterances": len(utts), "frames": frames, "students": result}
+
+
+def format_map_distance(result):
+    """Markdown section: per student, the distance of its SA maps to the teacher's.
+
+    >>> print(format_map_distance({"teacher": "t", "utterances": 2, "frames": 98,
+    ...                            "students": {"x/tiny_s1": {"kl": 0.5, "mse": 0.01}}}).strip().splitlines()[-1])
+    | x/tiny_s1 | 0.5000 | 0.01000 |
+    """
+    lines = ["", "## Do the KD students attend like the teacher?", "",
+             f"Mean KD loss between matched self-attention maps of the teacher `{result['teacher']}` and each "
+             f"student on the first {result['utterances']} utterances of voxceleb1_test ({result['frames']} "
+             "frames), the same pairs and reduction as in training (lower = closer to the teacher).", "",
+             "| Student | KL(teacher \\|\\| student) | MSE |", "|---|---|---|"]
+    for student, values in result["students"].items():
+        lines.append(f"| {student} | {values['kl']:.4f} | {values['mse']:.5f} |")
+    return "\n".join(lines) + "\n"
+
+
+def atomic_write_text(path, text):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    prof = sub.add_parser("profile", help="parameters, MACs and interleaved latency -> JSON")
+    prof.add_argument("--out", required=True, help="cost JSON to write")
+    prof.add_argument("--seconds", default="1,10", help="comma-separated signal lengths (default 1,10)")
+    prof.add_argument("--runs", type=int, default=30, help="timed runs per model and length")
+    prof.add_argument("--warmup", type=int, default=3, help="untimed runs per model and length")
+    prof.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    prof.add_argument("exp_dirs", nargs="+")
+    dist = sub.add_parser("map-distance", help="KL/MSE between teacher and student SA maps -> JSON")
+    dist.add_argument("--out", required=True, help="JSON to write")
+    dist.add_argument("--teacher", required=True, help="teacher exp dir")
+    dist.add_argument("--feats", default="scp:data/voxceleb1_test/feats.scp", help="test features rspecifier")
+    dist.add_argument("--num-utts", type=int, default=128, help="utterances used")
+    dist.add_argument("exp_dirs", nargs="+", help="student exp dirs")
+    tab = sub.add_parser("table", help="markdown table from metrics JSONs, logs and the cost JSON")
+    tab.add_argument("--out", required=True, help="markdown file to write")
+    tab.add_argument("--cost", help="cost JSON of the profile command")
+    tab.add_argument("--machine", default="", help="machine description for the table")
+    tab.add_argument("--commands", help="text file with the commands that produced the results")
+    tab.add_argument("--map-distance", help="JSON of the map-distance command (a table section)")
+    tab.add_argument("--notes", help="markdown file appended at the end (e.g. what was tried)")
+    tab.add_argument("--data-note", default="", help="one line describing the training and test data")
+    tab.add_argument("exp_dirs", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "profile":
+            seconds = tuple(float(x) for x in args.seconds.split(",") if x.strip())
+            cost = profile_variants(args.exp_dirs, seconds, args.runs, args.warmup, args.threads)
+            atomic_write_text(args.out, json.dumps(cost, indent=2) + "\n")
+        elif args.command == "map-distance":
+            result = map_distance(args.teacher, args.exp_dirs, args.feats, args.num_utts)
+            atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        else:
+            cost = {}
+            if args.cost:
+                try:
+                    cost = json.loads(Path(args.cost).read_text())
+                except (OSError, ValueError) as exc:
+                    raise TableError(f"{args.cost}: cannot read the cost JSON ({exc})") from None
+            commands = Path(args.commands).read_text().splitlines() if args.commands else ()
+            text = make_table(collect(args.exp_dirs), cost, args.machine, commands, args.data_note)
+            if args.map_distance and Path(args.map_distance).is_file():
+                text += format_map_distance(json.loads(Path(args.map_distance).read_text()))
+            if args.notes and Path(args.notes).is_file():
+                text += "\n" + Path(args.notes).read_text()
+            atomic_write_text(args.out, text)
+    except TableError as exc:
+        print(f"comparison_table.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

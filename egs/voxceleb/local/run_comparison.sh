@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# The paper's comparisons, measured: one identical training recipe (conf/train/compare_*.yaml) for
+#   (a) conventional BC-CMT-Tiny      tiny_conventional_s<seed>   (one run per --seeds)
+#   (b) proposed BC-CMT-Tiny          tiny_s<seed>
+#   (c) (b) + SA-map KD from (d)      tiny_kd_s<seed>
+#   (d) proposed BC-CMT-Base          base_s<first seed>          (the KD teacher)
+#   (e) ECAPA-TDNN C=512              ecapa_c512_s<first seed>
+# then cosine scoring of vox1_O and vox1_E and one markdown table (local/comparison_table.py).
+#
+#   local/run_comparison.sh --jobs 2                          # everything (run from egs/voxceleb)
+#   local/run_comparison.sh --stage 3 --stop-stage 4          # back-end and table only
+#   local/run_comparison.sh --stage 1 --stop-stage 3 \
+#       --kd-ablations "lambda10:kd.attention.weight=10 mse:kd.attention.kind=mse"
+#
+# Stages:
+#   1  training, --jobs K at a time (each --num-threads 1); the teacher (d) is queued first and the
+#      KD students (c) start once it is trained and averaged; each model's last --num-avg
+#      checkpoints are averaged into <exp>/avg_model.pt
+#   2  (with --wait-trained true: beside a running stage 1, each model once trained)
+#      embeddings of data/voxceleb1_test and data/voxceleb1_dev, and of --mean-utts-per-spk
+#      utterances per training speaker for the mean subtracted before cosine scoring (as
+#      local/backend_stages.sh does with the training mean)
+#   3  cosine scores of data/trials/vox1_O and vox1_E, metrics JSON (EER, minDCF 0.01/0.05)
+#   4  parameters, MACs and interleaved single-process CPU latency of every model; distance of
+#      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md)
+# Paths in options are relative to egs/voxceleb (the script changes to it).
+# Re-runnable: `bccmt train --resume` skips finished training; finished embeddings, scores and
+# metrics are skipped (they are written under temporary names first).
+
+set -euo pipefail
+
+stage=1                     # first stage to run
+stop_stage=4                # last stage to run
+seeds="1 2"                 # seeds of the Tiny variants (a, b, c); (d) and (e) use the first
+jobs=2                      # trainings (and extraction jobs) run at the same time, 1 thread each
+num_avg=2                   # checkpoints averaged per model
+train_data=data/train       # training data dir (stage 4 of run.sh)
+exp_root=exp/compare        # one exp dir per model and seed below it
+config_dir=conf/train       # where compare_*.yaml live
+mean_utts_per_spk=4         # training utterances per speaker embedded for the cosine mean
+variants="tiny_conventional tiny tiny_kd base ecapa_c512"   # which of (a)-(e) to run
+kd_ablations=""             # extra KD students: "NAME:key=value[,key=value] ..." -> tiny_kd_NAME_s<seed>
+ablation_seeds=""           # seeds of the ablations (default: the first of --seeds)
+wait_trained=false          # stages 2-3: wait for each model's training to finish (run beside stage 1)
+latency_runs=30             # interleaved timed runs per model and length (stage 4)
+table=RESULTS_comparison.md # stage 4 output (markdown)
+notes=                      # stage 4: markdown appended to the table (default <exp-root>/notes.md)
+help_message="Usage: $0 [options]
+Train conventional Tiny, proposed Tiny, KD Tiny, Base and ECAPA-TDNN C=512 with one recipe
+(conf/train/compare_*.yaml), score vox1_O and vox1_E with cosine, write the comparison table.
+ e.g.: $0 --jobs 2 --seeds \"1 2\""
+
+# Sourced before the cd below: parse_options.sh reads this script's option list through $0.
+. "$(cd "$(dirname "$0")/.." && pwd)/path.sh"
+. "$(cd "$(dirname "$0")/.." && pwd)/utils/parse_options.sh"
+cd "$(dirname "$0")/.."
+
+die() { echo "$0: error: $*" >&2; exit 1; }
+[ $# -eq 0 ] || die "unexpected argument '$1' (options only; see $0 --help)"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive number, got '$jobs'"
+[[ "$num_avg" =~ ^[1-9][0-9]*$ ]] || die "--num-avg must be a positive number, got '$num_avg'"
+[[ "$mean_utts_per_spk" =~ ^[0-9]+$ ]] || die "--mean-utts-per-spk must be a number, got '$mean_utts_per_spk'"
+[ -n "$seeds" ] || die "--seeds is empty"
+for s in $seeds $ablation_seeds; do [[ "$s" =~ ^[0-9]+$ ]] || die "seed '$s' is not a number"; done
+first_seed=${seeds%% *}
+: "${notes:=$exp_root/notes.md}"
+: "${ablation_seeds:=$first_seed}"
+for v in $variants; do
+  case "$v" in tiny_conventional|tiny|tiny_kd|base|ecapa_c512) ;;
+    *) die "--variants: unknown variant '$v' (have: tiny_conventional tiny tiny_kd base ecapa_c512)" ;;
+  esac
+done
+teacher=$exp_root/base_s$first_seed
+log_dir=$exp_root/log
+mkdir -p "$log_dir"
+
+stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+has_variant() { [[ " $variants " == *" $1 "* ]]; }
+
+# Jobs of stage 1, one line each: "NAME CONFIG SEED NEEDS_TEACHER SET_OPTIONS" (SET_OPTIONS: comma list or -)
+job_list() {
+  # Longest first: the teacher (the KD students wait for it), then ECAPA-TDNN; the queue starts a
+  # KD student as soon as the teacher is ready, before any job listed earlier still waiting.
+  local s spec name sets
+  has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed no -"
+  has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed no -"
+  for s in $seeds; do
+    has_variant tiny_conventional && echo "tiny_conventional_s$s $config_dir/compare_tiny_conventional.yaml $s no -"
+  done
+  for s in $seeds; do
+    has_variant tiny && echo "tiny_s$s $config_dir/compare_tiny.yaml $s no -"
+  done
+  for s in $seeds; do
+    has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s yes -"
+  done
+  for spec in $kd_ablations; do
+    name=${spec%%:*}
+    sets=${spec#*:}
+    [[ "$spec" == *:* && "$name" =~ ^[A-Za-z0-9_.-]+$ && -n "$sets" ]] \
+      || die "--kd-ablations: '$spec' is not NAME:key=value[,key=value]"
+    for s in $ablation_seeds; do
+      echo "tiny_kd_${name}_s$s $config_dir/compare_tiny_kd.yaml $s yes $sets"
+    done
+  done
+}
+
+exp_names() { job_list | awk '{print $1}'; }
+
+trained() { [ -f "$exp_root/$1/log/wall_seconds" ] && [ -f "$exp_root/$1/avg_model.pt" ]; }
+
+train_one() {  # train_one NAME CONFIG SEED NEEDS_TEACHER SETS: train + average; log in EXP/log/run.log
+  local name=$1 config=$2 seed=$3 needs_teacher=$4 sets=$5 exp=$exp_root/$1 opts=() item started
+  [ -f "$config" ] || die "$config is missing"
+  if trained "$name"; then  # keeps log/wall_seconds the time of the real training
+    echo "$(date '+%F %T') $name is already trained and averaged; skipped"
+    return 0
+  fi
+  [ "$needs_teacher" = yes ] && opts+=(--teacher "$teacher")
+  if [ "$sets" != - ]; then
+    IFS=, read -r -a items <<< "$sets"
+    for item in "${items[@]}"; do opts+=(--set "$item"); done
+  fi
+  mkdir -p "$exp/log"
+  started=$SECONDS
+  echo "$(date '+%F %T') start $name: bccmt train --config $config --data $train_data --exp $exp --seed $seed --num-threads 1 --resume ${opts[*]}"
+  if ! bccmt train --config "$config" --data "$train_data" --exp "$exp" --seed "$seed" --num-threads 1 \
+      --no-progress --resume "${opts[@]}" >> "$exp/log/run.log" 2>&1; then
+    echo "$(date '+%F %T') FAILED $name (see $exp/log/run.log)"
+    return 1
+  fi
+  bccmt average-model --exp "$exp" --num "$num_avg" >> "$exp/log/run.log" 2>&1 \
+    || { echo "$(date '+%F %T') FAILED averaging $name"; return 1; }
+  # Wall time of this process; a resumed run adds to the earlier ones (per-epoch times in train.log).
+  echo "$((SECONDS - started))" >> "$exp/log/wall_seconds"
+  echo "$(date '+%F %T') done $name in $((SECONDS - started)) s"
+}
+
+run_training() {  # a queue of job_list with --jobs slots; KD jobs wait for the averaged teacher
+  local -a pending=() line
+  local running=0 failed=0 i launched teacher_ready
+  mapfile -t pending < <(job_list)
+  declare -A pid_of=()
+  while [ ${#pending[@]} -gt 0 ] || [ "$running" -gt 0 ]; do
+    launched=0
+    teacher_ready=no
+    [ -f "$teacher/avg_model.pt" ] && [ -z "${pid_of[base_s$first_seed]:-}" ] && teacher_ready=yes
+    # Once the teacher is ready the KD students go first (they are the critical path).
+    local -a order=()
+    for i in "${!pending[@]}"; do [[ "${pending[$i]}" == *" yes "* ]] && [ "$teacher_ready" = yes ] && order+=("$i"); done
+    for i in "${!pending[@]}"; do [[ "${pending[$i]}" == *" yes "* ]] && [ "$teacher_ready" = yes ] || order+=("$i"); done
+    for i in "${order[@]}"; do
+      [ "$running" -lt "$jobs" ] || break
+      read -r -a line <<< "${pending[$i]}"
+      if [ "${line[3]}" = yes ] && [ "$teacher_ready" != yes ]; then
+        if ! has_variant base && [ ! -f "$teacher/avg_model.pt" ]; then
+          die "KD students need the teacher $teacher (add base to --variants or train it first)"
+        fi
+        continue
+      fi
+      train_one "${line[@]}" &
+      pid_of[${line[0]}]=$!
+      unset "pending[$i]"
+      running=$((running + 1))
+      launched=1
+    done
+    pending=("${pending[@]}")
+    if [ "$running" -gt 0 ]; then
+      local finished_pid status=0
+      wait -n -p finished_pid || status=$?
+      running=$((running - 1))
+      for i in "${!pid_of[@]}"; do
+        if [ "${pid_of[$i]}" = "$finished_pid" ]; then
+          unset "pid_of[$i]"
+          [ "$status" -eq 0 ] || { failed=$((failed + 1)); echo "$0: training $i failed" >&2; }
+        fi
+      done
+      # A failed teacher leaves the KD jobs without one: stop instead of waiting forever.
+      if [ "$status" -ne 0 ] && [ ! -f "$teacher/avg_model.pt" ] && [ -z "${pid_of[base_s$first_seed]:-}" ]; then
+        for i in "${!pending[@]}"; do
+          read -r -a line <<< "${pending[$i]}"
+          [ "${line[3]}" = yes ] && unset "pending[$i]" && failed=$((failed + 1))
+        done
+        pending=("${pending[@]}")
+      fi
+    elif [ "$launched" -eq 0 ]; then
+      die "no job can start (waiting for $teacher/avg_model.pt)"
+    fi
+  done
+  [ "$failed" -eq 0 ] || die "$failed training job(s) failed"
+}
+
+embed() {  # embed EXP DATA OUT: skipped when OUT/xvector.scp exists
+  [ -f "$3/xvector.scp" ] && return 0
+  utils/extract_embeddings.sh --nj "$jobs" --num-threads 1 "$1" "$2" "$3" > /dev/null \
+    || die "embedding extraction failed: $1 on $2 (logs in $3/log)"
+}
+
+ready_models() {  # the models to evaluate, in order; with --wait-trained true each one as it finishes
+  local -a waiting
+  mapfile -t waiting < <(exp_names)
+  while [ ${#waiting[@]} -gt 0 ]; do
+    local i progressed=0
+    for i in "${!waiting[@]}"; do
+      if [ "$wait_trained" != true ] || trained "${waiting[$i]}"; then
+        echo "${waiting[$i]}"
+        unset "waiting[$i]"
+        progressed=1
+      fi
+    done
+    waiting=("${waiting[@]}")
+    [ "$progressed" -eq 1 ] || sleep 20
+  done
+}
+
+evaluate_model() {  # evaluate_model NAME: embeddings, cosine scores, metrics
+  stage_on 2 && embed_model "$1"
+  stage_on 3 && score_model "$1"
+  return 0
+}
+
+make_mean_subset() {
+  local mean_data=$exp_root/train_mean_subset
+  if [ ! -f "$mean_data/utt2spk" ]; then
+    rm -rf "$mean_data"
+    if [ "$mean_utts_per_spk" -gt 0 ]; then
+      bccmt subset-data-dir --per-spk "$mean_utts_per_spk" "$train_data" "$mean_data"
+    else
+      mkdir -p "$mean_data" && cp "$train_data"/{feats.scp,utt2spk,spk2utt} "$mean_data"/
+    fi
+  fi
+}
+
+embed_model() {  # embed_model NAME
+  local name=$1 exp=$exp_root/$1 emb=$exp_root/$1/embeddings mean_data=$exp_root/train_mean_subset
+  [ -f "$exp/avg_model.pt" ] || die "$exp/avg_model.pt is missing: run stage 1 first"
+  echo "$(date '+%F %T') embeddings of $name"
+  embed "$exp" data/voxceleb1_test "$emb/voxceleb1_test"
+  embed "$exp" data/voxceleb1_dev "$emb/voxceleb1_dev"
+  embed "$exp" "$mean_data" "$emb/train_mean_subset"
+  if [ ! -f "$emb/voxceleb1/xvector.scp" ]; then
+    mkdir -p "$emb/voxceleb1"
+    cat "$emb/voxceleb1_test/xvector.scp" "$emb/voxceleb1_dev/xvector.scp" | LC_ALL=C sort -k1,1 \
+      > "$emb/voxceleb1/.xvector.scp.tmp" && mv "$emb/voxceleb1/.xvector.scp.tmp" "$emb/voxceleb1/xvector.scp"
+  fi
+  if [ ! -f "$emb/train_mean_subset/mean.vec" ]; then
+    bccmt mean-embeddings --spk2utt "$mean_data/spk2utt" --skip-missing \
+      --global-mean-out "$emb/train_mean_subset/mean.vec" \
+      "scp:$emb/train_mean_subset/xvector.scp" \
+      "ark,scp:$emb/train_mean_subset/spk_xvector.ark,$emb/train_mean_subset/spk_xvector.scp" > /dev/null
+  fi
+}
+
+score_model() {  # score_model NAME
+  local name=$1 exp=$exp_root/$1 trials table scores=$exp_root/$1/scores
+  mkdir -p "$scores"
+  for trials in vox1_O vox1_E; do
+    [ -f "data/trials/$trials" ] || die "data/trials/$trials is missing: run run.sh stage 1 first"
+    case "$trials" in
+      vox1_O) table=scp:$exp/embeddings/voxceleb1_test/xvector.scp ;;
+      *) table=scp:$exp/embeddings/voxceleb1/xvector.scp ;;
+    esac
+    [ -f "$scores/$trials.cosine.json" ] && continue
+    bccmt score --method cosine --mean-vector "$exp/embeddings/train_mean_subset/mean.vec" \
+      "data/trials/$trials" "$table" "$table" "$scores/$trials.cosine"
+    bccmt compute-metrics --json --out "$scores/$trials.cosine.json" \
+      --tag "trials=$trials" --tag "backend=cosine" --tag "model=$name" "$scores/$trials.cosine"
+    echo "$name $trials: $(bccmt compute-metrics "$scores/$trials.cosine" | grep -E '^EER' | tr '\n' ' ')"
+  done
+}
+
+if stage_on 1; then
+  echo "== stage 1: training ($(job_list | wc -l) models, $jobs at a time, $(date '+%F %T'))"
+  run_training 2>&1 | tee -a "$log_dir/train_queue.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+fi
+if stage_on 2 || stage_on 3; then
+  echo "== stages 2-3: embeddings, cosine scoring, metrics ($(date '+%F %T'))"
+  stage_on 2 && make_mean_subset
+  # fd 3: the tools inside must not read the list of names
+  while read -r name <&3; do evaluate_model "$name"; done 3< <(ready_models)
+fi
+if stage_on 4; then
+  echo "== stage 4: cost profile and table ($(date '+%F %T'))"
+  exps=()
+  for name in $(exp_names); do exps+=("$exp_root/$name"); done
+  if [ ! -f "$exp_root/cost.json" ]; then
+    python local/comparison_table.py profile --runs "$latency_runs" --out "$exp_root/cost.json" "${exps[@]}"
+  fi
+  students=()
+  for name in $(exp_names); do
+    case "$name" in tiny_s*|tiny_kd_*) students+=("$exp_root/$name") ;; esac
+  done
+  if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ] && [ ! -f "$exp_root/map_distance.json" ]; then
+    python local/comparison_table.py map-distance --teacher "$teacher" --out "$exp_root/map_distance.json" "${students[@]}"
+  fi
+  commands=$exp_root/commands.txt
+  {
+    echo "# from egs/voxceleb; the study: local/run_comparison.sh --jobs $jobs --seeds \"$seeds\" --num-avg $num_avg"
+    echo "# (stage 1 queue; the same script with --stage 2 --stop-stage 3 --wait-trained true evaluated beside it)"
+    sed -n 's/^[0-9-]* [0-9:]* start [^:]*: //p' "$log_dir/train_queue.log" 2>/dev/null | awk '!seen[$0]++'
+    echo "bccmt average-model --exp EXP --num $num_avg"
+    echo "bccmt subset-data-dir --per-spk $mean_utts_per_spk $train_data $exp_root/train_mean_subset"
+    echo "utils/extract_embeddings.sh --nj $jobs --num-threads 1 EXP data/voxceleb1_test|data/voxceleb1_dev|$exp_root/train_mean_subset EXP/embeddings/SET"
+    echo "bccmt mean-embeddings --spk2utt $exp_root/train_mean_subset/spk2utt --global-mean-out EXP/embeddings/train_mean_subset/mean.vec ..."
+    echo "bccmt score --method cosine --mean-vector EXP/embeddings/train_mean_subset/mean.vec data/trials/vox1_O scp:EXP/embeddings/voxceleb1_test/xvector.scp (same) EXP/scores/vox1_O.cosine"
+    echo "bccmt score --method cosine --mean-vector ... data/trials/vox1_E scp:EXP/embeddings/voxceleb1/xvector.scp (same) EXP/scores/vox1_E.cosine"
+    echo "bccmt compute-metrics --json --out EXP/scores/TRIALS.cosine.json EXP/scores/TRIALS.cosine"
+    echo "python local/comparison_table.py profile --runs $latency_runs --out $exp_root/cost.json EXPS..."
+    echo "python local/comparison_table.py map-distance --teacher $teacher --out $exp_root/map_distance.json STUDENT_EXPS..."
+  } > "$commands"
+  data_note="$train_data: $(wc -l < "$train_data/utt2spk") utterances of $(wc -l < "$train_data/spk2utt") speakers (mini VoxCeleb2-dev, clean + augmented copies); vox1_O: $(wc -l < data/trials/vox1_O) trials on data/voxceleb1_test ($(wc -l < data/voxceleb1_test/utt2spk) utterances of 1 s); vox1_E: $(wc -l < data/trials/vox1_E) trials on voxceleb1_test + voxceleb1_dev ($(cat data/voxceleb1_test/utt2spk data/voxceleb1_dev/utt2spk | wc -l) utterances); cosine scoring after subtracting the mean of $(wc -l < "$exp_root/train_mean_subset/utt2spk") training embeddings ($mean_utts_per_spk per speaker)"
+  python local/comparison_table.py table --cost "$exp_root/cost.json" \
+    --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
+    --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \
+    --notes "$notes" --out "$table" "${exps[@]}"
+  cat "$table"
+fi

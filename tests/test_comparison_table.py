@@ -1,0 +1,150 @@
+"""The comparison study's table maker (egs/voxceleb/local/comparison_table.py) on synthetic results."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCRIPT = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "local" / "comparison_table.py"
+
+
+@pytest.fixture(scope="module")
+def table_module():
+    spec = importlib.util.spec_from_file_location("comparison_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None):
+    """An exp dir with metrics JSONs, train.log, wall_seconds, run.log and config.yaml."""
+    exp = root / name
+    (exp / "scores").mkdir(parents=True)
+    (exp / "log").mkdir()
+    for trials, eer in (("vox1_O", eer_o), ("vox1_E", eer_e)):
+        metrics = {"eer_percent": eer, "eer": eer / 100,
+                   "min_dcf": {"0.01": {"min_dcf": eer / 40}, "0.05": {"min_dcf": eer / 50}}}
+        (exp / "scores" / f"{trials}.cosine.json").write_text(json.dumps(metrics))
+    lines = ["2026-01-01 00:00:00 model bccmt: 1 parameters"]
+    for epoch in range(1, epochs + 1):
+        lines.append(f"2026-01-01 00:00:0{epoch} epoch {epoch}/{epochs} loss {10 - epoch:.4f} aam 9.0 "
+                     f"acc 0.{epoch}000 lr 1.0e-03 margin 0.200 samples/s 50.0 time 30.0s checkpoint x")
+    (exp / "log" / "train.log").write_text("\n".join(lines) + "\n")
+    (exp / "log" / "wall_seconds").write_text(f"{wall}\n")
+    (exp / "log" / "run.log").write_text("averaged epoch_0001.pt, epoch_0002.pt -> avg_model.pt\n")
+    config = {"model": "bccmt", "data": {"crop_frames": 100, "batch_size": 64},
+              "trainer": {"epochs": epochs, "max_steps_per_epoch": 30}, "optim": {"name": "adam", "lr": 0.002}}
+    if kd_weight is not None:
+        config["kd"] = {"attention": {"weight": kd_weight, "kind": "mse", "last_only": True}}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    return exp
+
+
+def test_reproduced_direction_and_relative_changes(tmp_path, table_module):
+    exps = [make_exp(tmp_path, "tiny_conventional_s1", 10.0, 12.0), make_exp(tmp_path, "tiny_conventional_s2", 12.0, 14.0),
+            make_exp(tmp_path, "tiny_s1", 9.0, 11.0), make_exp(tmp_path, "tiny_s2", 9.0, 11.0),
+            make_exp(tmp_path, "tiny_kd_s1", 7.0, 8.0), make_exp(tmp_path, "tiny_kd_s2", 8.0, 9.0),
+            make_exp(tmp_path, "base_s1", 5.0, 6.0)]
+    cost = {"models": {"tiny": {"parameters": 271982, "macs": {"1": 24_300_000, "10": 284_100_000},
+                                "latency_ms": {"1": {"median": 5.0, "p10": 4.5, "p90": 6.0},
+                                               "10": {"median": 40.0, "p10": 38.0, "p90": 45.0}}}},
+            "meta": {"threads": 1, "runs": 30, "warmup": 3, "torch": "2.x", "seconds_taken": 12.0}}
+    text = table_module.make_table(table_module.collect(exps), cost, machine="2 CPU cores")
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| (")}
+    # mean (min-max) over seeds; one seed alone prints just the value
+    assert "| 11.00 (10.00-12.00) |" in rows["| (a) conventional BC-CMT-Tiny (2D SA)"]
+    assert "| 5.00 | " in rows["| (d) proposed BC-CMT-Base (teacher)"]
+    assert "0.272 M | 24.3 | 5.0 (4.5-6.0) | 40.0 (38.0-45.0)" in rows["| (b) proposed BC-CMT-Tiny (1D SA)"]
+    assert "| 2.0 / 2.0 |" in rows["| (b) proposed BC-CMT-Tiny (1D SA)"]  # train minutes per seed
+    # 9 vs 11 on O: -18.2%; 11 vs 13 on E: -15.4%; KD: 7.5 vs 9 = -16.7%, 8.5 vs 11 = -22.7%
+    assert "| proposed Tiny vs conventional Tiny | -9.3% | -18.2% | -15.4% |" in text
+    assert "| KD Tiny vs proposed Tiny (no KD) | -15.5% | -16.7% | -22.7% |" in text
+    assert "proposed Tiny vs conventional Tiny: our measurement reproduces the paper's direction" in text
+    # conventional 10-12 overlaps proposed 9-9? no: ranges [9,9] and [10,12] do not overlap
+    assert "within seed-to-seed variation" not in text.split("KD Tiny vs")[0].split("## The paper's claims")[1]
+
+
+def test_not_reproduced_and_overlapping_seeds_are_said_plainly(tmp_path, table_module):
+    exps = [make_exp(tmp_path, "tiny_s1", 9.0, 11.0), make_exp(tmp_path, "tiny_s2", 11.0, 12.0),
+            make_exp(tmp_path, "tiny_kd_s1", 10.5, 13.0), make_exp(tmp_path, "tiny_kd_s2", 10.0, 12.5)]
+    text = table_module.make_table(table_module.collect(exps), {})
+    assert "KD Tiny vs proposed Tiny (no KD): our measurement does not reproduce the paper's direction" in text
+    assert "within seed-to-seed variation" in text
+    assert "proposed Tiny vs conventional Tiny: not measured (missing tiny_conventional)" in text
+
+
+def test_ablation_label_and_recipe_disagreement(tmp_path, table_module):
+    exps = [make_exp(tmp_path, "tiny_s1", 9.0, 11.0, epochs=2),
+            make_exp(tmp_path, "tiny_kd_lambda10_s1", 8.0, 10.0, epochs=3, kd_weight=10)]
+    text = table_module.make_table(table_module.collect(exps), {})
+    assert "(c') KD ablation 'lambda10' (weight=10, kind=mse, last_only=True)" in text
+    assert "`trainer.epochs`: 2 (NOT the same in every run!)" in text
+    assert "averaged checkpoints: epoch_0001.pt, epoch_0002.pt" in text
+
+
+def test_cli_writes_table_and_rejects_bad_names(tmp_path, table_module, capsys):
+    exp = make_exp(tmp_path, "tiny_s1", 9.0, 11.0)
+    out = tmp_path / "table.md"
+    assert table_module.main(["table", "--out", str(out), str(exp)]) == 0
+    assert out.read_text().startswith("# Comparison study")
+    bad = make_exp(tmp_path, "tiny_seed1", 9.0, 11.0)
+    assert table_module.main(["table", "--out", str(tmp_path / "x.md"), str(bad)]) == 1
+    assert "must end in _s<seed>" in capsys.readouterr().err
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_broken_metrics_json_names_the_file(tmp_path, table_module):
+    exp = make_exp(tmp_path, "tiny_s1", 9.0, 11.0)
+    (exp / "scores" / "vox1_E.cosine.json").write_text("{\"eer\": 1}")
+    with pytest.raises(table_module.TableError, match="vox1_E.cosine.json"):
+        table_module.read_metrics(exp)
+
+
+def test_profile_interleaves_and_counts(tmp_path, table_module):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from bccmt_tools.models import build_model
+
+    config = {"model": "bccmt", "model_conf": {"size": "tiny"}, "features": {"num_mel_bins": 80}}
+    exp = tmp_path / "tiny_s1"
+    (exp / "checkpoints").mkdir(parents=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save({"model": build_model(config).state_dict()}, exp / "checkpoints" / "epoch_0001.pt")
+    cost = table_module.profile_variants([exp], seconds=(0.5,), runs=3, warmup=1)
+    entry = cost["models"]["tiny"]
+    assert entry["parameters"] > 200_000
+    assert entry["macs"]["0.5"] > 0
+    latency = entry["latency_ms"]["0.5"]
+    assert 0 < latency["p10"] <= latency["median"] <= latency["p90"]
+
+
+def test_map_distance_is_zero_for_the_teacher_itself(tmp_path, table_module):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    import numpy as np
+
+    from bccmt_tools.io.kaldi_table import TableWriter
+    from bccmt_tools.models import build_model
+
+    def exp_with_random_model(name, size, seed):
+        torch.manual_seed(seed)
+        config = {"model": "bccmt", "model_conf": {"size": size}, "features": {"num_mel_bins": 80}}
+        exp = tmp_path / name
+        (exp / "checkpoints").mkdir(parents=True)
+        (exp / "config.yaml").write_text(yaml.safe_dump(config))
+        torch.save({"model": build_model(config).state_dict()}, exp / "checkpoints" / "epoch_0001.pt")
+        return exp
+
+    teacher = exp_with_random_model("base_s1", "tiny", 0)   # a Tiny "teacher" keeps the test fast
+    other = exp_with_random_model("tiny_s1", "tiny", 1)
+    rng = np.random.default_rng(0)
+    with TableWriter(f"ark,scp:{tmp_path}/f.ark,{tmp_path}/f.scp") as writer:
+        for i in range(3):
+            writer[f"utt{i}"] = rng.standard_normal((60 + i, 80)).astype(np.float32)
+    result = table_module.map_distance(teacher, [teacher, other], f"scp:{tmp_path}/f.scp", num_utts=3, batch_size=2)
+    assert result["utterances"] == 3 and result["frames"] == 60
+    assert result["students"][str(teacher)]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert result["students"][str(other)]["kl"] > 1e-6
+    assert "| " + str(other) + " |" in table_module.format_map_distance(result)
