@@ -1,8 +1,5 @@
 """Make an augmented copy of a data dir (reverb, noise, music or babble), audio written as wav arks."""
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import click
@@ -43,6 +40,7 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
     """
     from tqdm import tqdm
 
+    from bccmt_tools.io.atomic import atomic_directory
     from bccmt_tools.io.audio import read_audio
     from bccmt_tools.io.datadir import DataDir
     from bccmt_tools.io.kaldi_table import TableWriter
@@ -70,10 +68,8 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
     out_dir = Path(out_dir)
     ark_path = Path(wav_ark_dir).resolve() / f"{out_dir.name}.ark"
     ark_path.parent.mkdir(parents=True, exist_ok=True)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     sample_rate = int(config["sample_rate"])
-    try:
+    with atomic_directory(out_dir) as work:
         new_utt2spk, new_utt2dur = {}, {}
         with TableWriter(f"ark,scp:{ark_path},{work / 'wav.scp'}") as writer:
             for new_utt, utt in tqdm(renamed, desc=f"augment {kind}", disable=not progress, mininterval=10):
@@ -83,12 +79,6 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
                 new_utt2spk[new_utt] = utt2spk[utt]
                 new_utt2dur[new_utt] = f"{samples.size / sample_rate:.3f}"
         DataDir.write(work, utt2spk=new_utt2spk, utt2dur=new_utt2dur)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(work, out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return len(renamed)
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -38,4 +39,25 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Build a folder under a temporary name beside ``path``; on success it replaces ``path``
+    (an older folder there is removed), on error it is deleted and ``path`` is left as it was.
+
+    >>> with atomic_directory("/tmp/bccmt-doctest-dir") as work:
+    ...     _ = (work / "utt2spk").write_text("u1 s1\\n")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield work
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(work, path)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
         raise

@@ -1,13 +1,12 @@
 """Helpers shared by the corpus preparation scripts in local/: scanning, wav headers, data dirs."""
 
 import os
-import shutil
 import struct
 import sys
-import tempfile
 from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.atomic import atomic_directory
 from bccmt_tools.io.datadir import DataDir, read_kv
 
 
@@ -67,17 +66,8 @@ def write_data_dir(path, **files):
 
     A killed run leaves no complete-looking data dir: either the old one or the new one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as work:
         DataDir.write(work, **files)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(work, path)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
 
 
 def read_wav_scp_keys(data_dir):
