@@ -119,6 +119,25 @@ def test_verify_onnx_imports_no_torch_and_scores_like_torch(exported, user_data)
         ["accept" if s >= threshold else "reject" for s in onnx_scores]
 
 
+def test_extract_embeddings_onnx_imports_no_torch_and_matches_torch(exported, user_data, tmp_path):
+    exp, onnx_path, dim = exported
+    wav_scp = f"scp:{user_data / 'wav.scp'}"
+    result = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "extract-embeddings", "--onnx", str(onnx_path),
+                             "--input-type", "wav", wav_scp, f"ark:{tmp_path / 'onnx.ark'}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    direct = CliRunner().invoke(main, ["extract-embeddings", "--exp", str(exp), "--input-type", "wav",
+                                       wav_scp, f"ark:{tmp_path / 'torch.ark'}"])
+    assert direct.exit_code == 0, direct.output
+    from bccmt_tools.io.kaldi_table import read_table_dict
+
+    onnx_table, torch_table = read_table_dict(f"ark:{tmp_path / 'onnx.ark'}"), read_table_dict(f"ark:{tmp_path / 'torch.ark'}")
+    assert onnx_table.keys() == torch_table.keys() and len(onnx_table) == 5
+    for key in torch_table:
+        assert onnx_table[key].shape == (dim,)
+        np.testing.assert_allclose(onnx_table[key], torch_table[key], atol=1e-3)
+
+
 def test_onnx_without_metadata_needs_fbank_config(exported, user_data, tmp_path):
     import onnx
 

@@ -41,16 +41,22 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
           scp:my/wav.scp ark,t:-
       bccmt compute-fbank scp:wav.scp ark:- | bccmt extract-embeddings --exp exp/x ark:- ark,t:emb.txt
     """
-    import torch
-
     from bccmt_tools.backend.extract import Progress, extract_embeddings
     from bccmt_tools.backend.extract_io import count_entries, load_embedder, read_inputs, resolve_device
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.kaldi_table import TableWriter
 
-    torch.set_num_threads(max(1, num_threads))
     options = ExtractionOptions(batch_size, max_chunk_frames, sort_window)
-    embedder, fbank, options.cmn = load_embedder(exp_dir, checkpoint, resolve_device(device), onnx_path)
+    if onnx_path:  # onnxruntime and the numpy fbank: no torch import
+        embedder, fbank, options.cmn = load_embedder(exp_dir, checkpoint, device, onnx_path,
+                                                     num_threads=max(1, num_threads))
+        frontend = "numpy"
+    else:
+        import torch
+
+        torch.set_num_threads(max(1, num_threads))
+        embedder, fbank, options.cmn = load_embedder(exp_dir, checkpoint, resolve_device(device), onnx_path)
+        frontend = "torchaudio"
     skipped = []
 
     def skip(key, error):
@@ -62,7 +68,7 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
     done = 0
     try:
         with TableWriter(wspec) as writer:
-            items = read_inputs(rspec, input_type, fbank, on_error)
+            items = read_inputs(rspec, input_type, fbank, on_error, frontend=frontend)
             for key, embedding in extract_embeddings(items, embedder, options, fbank.feature_dim, rspec,
                                                      on_error, progress):
                 writer[key] = embedding
