@@ -13,3 +13,11 @@ class BccmtError(click.ClickException):
     ...
     bccmt_tools.errors.BccmtError: data/test/wav.scp: key 'utt1': file not found: /x/utt1.wav
     """
+
+
+def skip_or_raise(key, error, on_error):
+    """Hand ``error`` about entry ``key`` to ``on_error(key, error)`` (the caller then skips the
+    entry, as ``--skip-bad`` asks), or raise it when there is no handler."""
+    if on_error is None:
+        raise error
+    on_error(key, error)

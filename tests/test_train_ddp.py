@@ -1,6 +1,7 @@
 """DDP: a 2-process CPU torchrun (gloo) run completes; both ranks end with rank 0's checkpoint weights."""
 
 import hashlib
+import inspect
 import os
 import subprocess
 import sys
@@ -12,19 +13,22 @@ import yaml
 
 from test_dataset import make_feats_dir
 
-SCRIPT = textwrap.dedent('''
-    import hashlib, os, sys
+def state_hash(*state_dicts):
+    """SHA-256 over the named tensors of state dicts (ranks and checkpoint compared by it)."""
+    digest = hashlib.sha256()
+    for state in state_dicts:
+        for key in sorted(state):
+            digest.update(key.encode())
+            digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# Each torchrun worker trains, then writes the hash of its final weights (same function as above).
+SCRIPT = "import hashlib\n" + inspect.getsource(state_hash) + textwrap.dedent('''
+    import os, sys
     import torch, yaml
     from bccmt_tools.train.config import resolve_config
     from bccmt_tools.train.trainer import Trainer
-
-    def state_hash(*state_dicts):
-        digest = hashlib.sha256()
-        for state in state_dicts:
-            for key in sorted(state):
-                digest.update(key.encode())
-                digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
 
     torch.set_num_threads(1)
     config_path, data, exp = sys.argv[1:4]
@@ -34,15 +38,6 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(exp, f"rank{rank}.sha256"), "w") as handle:
         handle.write(state_hash(trainer.objective.model.state_dict(), trainer.objective.classifier.state_dict()))
 ''')
-
-
-def _hash(*state_dicts):
-    digest = hashlib.sha256()
-    for state in state_dicts:
-        for key in sorted(state):
-            digest.update(key.encode())
-            digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 @pytest.mark.slow
@@ -63,7 +58,7 @@ def test_two_process_torchrun_matches_rank0_checkpoint(tmp_path):
     hashes = [(exp / f"rank{rank}.sha256").read_text() for rank in (0, 1)]
     assert hashes[0] == hashes[1]
     state = torch.load(exp / "checkpoints" / "epoch_0002.pt", weights_only=False)
-    assert _hash(state["model"], state["classifier"]) == hashes[0]
+    assert state_hash(state["model"], state["classifier"]) == hashes[0]
     assert state["step"] == 6  # 18 utterances / 2 ranks / batch 3 = 3 steps per epoch
     log = (exp / "log" / "train.log").read_text()
     assert log.count(" model bccmt:") == 1 and "world size 2" in log

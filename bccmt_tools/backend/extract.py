@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bccmt_tools.errors import BccmtError
+from bccmt_tools.errors import BccmtError, skip_or_raise
 
 # ONNX metadata_props (and TorchScript bccmt.json) keys written by `bccmt export`.
 METADATA_KEYS = {"features": "bccmt.features", "embedding_dim": "bccmt.embedding_dim", "model": "bccmt.model"}
@@ -195,18 +195,14 @@ def extract_embeddings(items, embedder, options=None, feature_dim=None, where="i
             try:
                 yield key, _prepare(key, feats, feature_dim, options.cmn, where)
             except BccmtError as error:
-                if on_error is None:
-                    raise
-                on_error(key, error)
+                skip_or_raise(key, error, on_error)
 
     for window in _windows(checked(), options.sort_window):
         embeddings = _embed_window(window, embedder, options)
         for (key, _feats), embedding in zip(window, embeddings):
             if not np.all(np.isfinite(embedding)):
-                error = BccmtError(f"{where}: key {key!r}: the model produced a NaN or infinite embedding")
-                if on_error is None:
-                    raise error
-                on_error(key, error)
+                skip_or_raise(key, BccmtError(f"{where}: key {key!r}: the model produced a NaN or infinite embedding"),
+                              on_error)
                 continue
             yield key, embedding
         if progress is not None:
@@ -243,10 +239,8 @@ def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=Non
     for key, samples in audio_items:
         feats = compute(samples, config)
         if feats.shape[0] == 0:
-            error = BccmtError(f"{where}: key {key!r}: audio too short for one frame ({len(samples)} samples)")
-            if on_error is None:
-                raise error
-            on_error(key, error)
+            skip_or_raise(key, BccmtError(f"{where}: key {key!r}: audio too short for one frame "
+                                          f"({len(samples)} samples)"), on_error)
             continue
         yield key, feats
 

@@ -78,7 +78,18 @@ class _SpeakerTable:
         return len(self.utts)
 
 
-class FeatsCropDataset(torch.utils.data.Dataset):
+class _SpeakerDataset(torch.utils.data.Dataset):
+    """What both crop datasets share: a ``_SpeakerTable`` as ``self.table`` and its speaker map."""
+
+    spk2id = property(lambda self: self.table.spk2id)
+    labels = property(lambda self: self.table.labels)
+    num_speakers = property(lambda self: self.table.num_speakers)
+
+    def __len__(self):
+        return len(self.table)
+
+
+class FeatsCropDataset(_SpeakerDataset):
     """Random ``crop_frames`` crops of the ``feats.scp`` of a data dir, mean-normalised per utterance.
 
     Items are ``(feats [crop_frames, F] float32 tensor, speaker id)``. A feature entry that is
@@ -89,13 +100,6 @@ class FeatsCropDataset(torch.utils.data.Dataset):
         self.table = _SpeakerTable(data_dir, "feats.scp", spk2id)
         self.crop_frames = int(crop_frames)
         self.cmn = bool(cmn)
-
-    spk2id = property(lambda self: self.table.spk2id)
-    labels = property(lambda self: self.table.labels)
-    num_speakers = property(lambda self: self.table.num_speakers)
-
-    def __len__(self):
-        return len(self.table)
 
     def load(self, index):
         """The whole feature matrix of utterance ``index`` (checked)."""
@@ -147,7 +151,7 @@ def build_augmenter(augment_config, seed=0):
     return Augmenter(noise_sets, rirs, augment_config.get("options") or None, seed=seed)
 
 
-class RawCropDataset(torch.utils.data.Dataset):
+class RawCropDataset(_SpeakerDataset):
     """Random crops of raw audio (``wav.scp``) with online augmentation and on-the-fly fbank.
 
     The crop covers exactly ``crop_frames`` fbank frames; short audio is repeated. Augmentation
@@ -168,13 +172,6 @@ class RawCropDataset(torch.utils.data.Dataset):
         window = int(self.fbank.sample_rate * self.fbank.frame_length * 0.001)
         shift = int(self.fbank.sample_rate * self.fbank.frame_shift * 0.001)
         self.crop_samples = window + (self.crop_frames - 1) * shift
-
-    spk2id = property(lambda self: self.table.spk2id)
-    labels = property(lambda self: self.table.labels)
-    num_speakers = property(lambda self: self.table.num_speakers)
-
-    def __len__(self):
-        return len(self.table)
 
     def __getitem__(self, item):
         from bccmt_tools.features.fbank import compute_fbank

@@ -23,7 +23,7 @@ import subprocess
 
 import numpy as np
 
-from bccmt_tools.errors import BccmtError
+from bccmt_tools.errors import BccmtError, skip_or_raise
 
 INT16_SCALE = 32768.0
 
@@ -200,9 +200,7 @@ def _readable(entries, read, on_error):
         try:
             samples = read(value, where)
         except BccmtError as error:
-            if on_error is None:
-                raise
-            on_error(key, error)
+            skip_or_raise(key, error, on_error)
             continue
         yield key, samples
 
