@@ -1,4 +1,6 @@
-# make test: create .venv when missing, install the project into it, run the test suite.
+# make test: create .venv when missing, install the project into it (exact versions from
+#            requirements/lock.txt), run the test suite.
+# make lock: regenerate requirements/lock.txt from setup.cfg (CPython 3.11, Linux x86-64).
 # make demo: run the VoxCeleb recipe on the mini corpus ($BCCMT_DATA), or download it first
 #            (recipe stage 0) from $BCCMT_DATA_URL, checked against $BCCMT_DATA_SHA256, into
 #            $BCCMT_CACHE/minivox (downloaded once; later runs reuse it).
@@ -6,21 +8,34 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bccmt-installed
+LOCK := requirements/lock.txt
+EXTRAS := test,onnx,plot
+UV_VERSION := 0.13.9
 BCCMT_DATA ?=
 BCCMT_DATA_URL ?=
 BCCMT_DATA_SHA256 ?=
 BCCMT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bccmt-tools
 DEMO_DIR ?= egs/voxceleb
+comma := ,
 
-.PHONY: test demo venv clean-venv bench
+.PHONY: test demo venv clean-venv bench lock
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,onnx,plot]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[$(EXTRAS)]'
 	touch $@
+
+# Exact versions of every dependency for CPython 3.11 on Linux x86-64 (torch's CUDA-enabled PyPI
+# wheels included: they run on CPUs too). Edit setup.cfg, then `make lock` and commit both.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile setup.cfg $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --index-url https://pypi.org/simple --upgrade -o $(LOCK)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests

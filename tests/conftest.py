@@ -1,6 +1,7 @@
 """Shared fixtures: the mini corpus (BCCMT_DATA) and small synthetic audio."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,20 @@ def make_wav(tmp_path, rng):
         return write_wav(tmp_path / name, samples, sample_rate)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_exe():
+    """An ffmpeg binary: the one on PATH, else the static build of the imageio-ffmpeg test extra.
+
+    Only the tests use a binary (to make m4a files and to check our in-process decoding against
+    ffmpeg's); the toolkit itself decodes with PyAV and needs none.
+    """
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        pytest.skip("no ffmpeg on PATH and imageio-ffmpeg (test extra) is not installed")
+    return imageio_ffmpeg.get_ffmpeg_exe()

@@ -101,15 +101,20 @@ def test_stages_1_to_4_on_the_mini_corpus(tmp_path, minivox):
     assert again.stdout.count("skipped") >= 10
     assert time.time() - started < max(20.0, first_run / 2)
 
-    # Changed settings redo the work: VoxCeleb2 through ffmpeg pipes instead of converted wavs.
+    # Changed settings redo the work: VoxCeleb2 as m4a paths (decoded in-process), then as ffmpeg pipes.
+    m4a = run_recipe(work, "--data-root", minivox, "--preset", "mini", "--stage", 1, "--stop-stage", 1,
+                     "--m4a-to-wav", "false")
+    assert m4a.returncode == 0, m4a.stderr[-3000:]
+    first_entry = (data / "voxceleb2_dev" / "wav.scp").read_text().splitlines()[0]
+    assert first_entry.split(None, 1)[1].endswith(".m4a") and os.path.isfile(first_entry.split(None, 1)[1])
+    assert not (data / "voxceleb2_dev" / "utt2dur").exists()
+    assert line_count(data / "voxceleb2_dev" / "utt2spk") == 3124
     pipes = run_recipe(work, "--data-root", minivox, "--preset", "mini", "--stage", 1, "--stop-stage", 1,
-                       "--m4a-to-wav", "false")
+                       "--m4a-to-wav", "false", "--ffmpeg-pipes", "true")
     assert pipes.returncode == 0, pipes.stderr[-3000:]
     first_entry = (data / "voxceleb2_dev" / "wav.scp").read_text().splitlines()[0]
     assert first_entry.split(None, 1)[1].startswith("ffmpeg -nostdin -loglevel error -i ")
     assert first_entry.endswith("-f wav -ar 16000 -ac 1 - |")
-    assert not (data / "voxceleb2_dev" / "utt2dur").exists()
-    assert line_count(data / "voxceleb2_dev" / "utt2spk") == 3124
 
 
 # ---- the local/ preparation scripts on tiny synthetic corpora -------------------------------------

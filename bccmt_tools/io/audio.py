@@ -7,6 +7,8 @@ does before it multiplies back), and every failure is a one-line :class:`BccmtEr
 Entry forms (the value column of ``wav.scp``):
 
 * ``/data/a.wav`` or ``/data/a.flac`` - read with soundfile;
+* ``/data/a.m4a`` (also aac, mp3, ogg, opus, ...) - decoded in-process by PyAV
+  (:mod:`bccmt_tools.io.compressed`), no ``ffmpeg`` binary needed;
 * ``ffmpeg -nostdin -loglevel error -i a.m4a -f wav -ar 16000 -ac 1 - |`` - a shell command whose
   stdout is a wav file (its exit status is checked);
 * ``/data/wav.ark:1234`` or ``ark:/data/wav.ark:1234`` - a wav entry inside a Kaldi archive.
@@ -24,6 +26,7 @@ import subprocess
 import numpy as np
 
 from bccmt_tools.errors import BccmtError, skip_or_raise
+from bccmt_tools.io.compressed import decode_compressed, is_compressed
 
 INT16_SCALE = 32768.0
 
@@ -76,6 +79,13 @@ def samples_from_kaldi_wav(value, sample_rate=16000, resample=False, where="", c
 def _read_file(path, where):
     import soundfile
 
+    if is_compressed(path):
+        try:
+            samples, rate = decode_compressed(path)
+        except BccmtError as error:
+            raise BccmtError(f"{_prefix(where)}{error.message}") from None
+        return samples, rate, path
+
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile errors, truncated headers, unknown formats
@@ -88,6 +98,10 @@ def _read_pipe(entry, where):
 
     command = entry.rstrip()[:-1].strip()
     result = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True)
+    if result.returncode == 127:  # the shell could not find the program
+        program = command.split()[0] if command.split() else command
+        raise BccmtError(f"{_prefix(where)}command not found: {program!r} in {command!r} "
+                         f"(install it, or list the audio file itself: wav, flac and m4a/mp3/ogg decode in-process)")
     if result.returncode != 0:
         reason = _last_line(result.stderr) or "no message on stderr"
         raise BccmtError(f"{_prefix(where)}command failed (exit {result.returncode}): {command!r}: {reason}")

@@ -155,3 +155,53 @@ def write_trials(path, trials, fmt):
         return
     with atomic_write(path) as handle:
         handle.writelines(lines)
+
+
+def make_trials(utt2spk, num_target, num_nontarget, seed=0):
+    """Draw a labelled trial list from ``utt2spk`` (dict utt -> speaker), deterministically.
+
+    Target trials pair two different utterances of one speaker (speakers drawn uniformly, so
+    speakers with many utterances do not dominate); non-target trials pair utterances of two
+    different speakers. No pair is drawn twice (in either order). Trials come back sorted.
+
+    >>> utt2spk = {f"s{s}-u{u}": f"s{s}" for s in range(4) for u in range(3)}
+    >>> trials = make_trials(utt2spk, 5, 5, seed=1)
+    >>> len(trials), sum(t.label for t in trials)
+    (10, 5)
+    >>> all((utt2spk[t.enroll] == utt2spk[t.test]) == (t.label == 1) for t in trials)
+    True
+    """
+    import random
+
+    spk2utts = {}
+    for utt, spk in sorted(utt2spk.items()):
+        spk2utts.setdefault(spk, []).append(utt)
+    multi = [spk for spk, utts in spk2utts.items() if len(utts) >= 2]
+    possible_targets = sum(len(u) * (len(u) - 1) // 2 for u in spk2utts.values())
+    utts = sorted(utt2spk)
+    possible_nontargets = (len(utts) * (len(utts) - 1)) // 2 - possible_targets
+    if num_target > possible_targets:
+        raise BccmtError(f"asked for {num_target} target trials; the speakers' utterances allow {possible_targets}")
+    if num_nontarget > possible_nontargets:
+        raise BccmtError(f"asked for {num_nontarget} non-target trials; {len(spk2utts)} speaker(s) allow "
+                         f"{possible_nontargets}")
+    rng = random.Random(seed)
+    seen, trials = set(), []
+
+    def add(a, b, label):
+        pair = (a, b) if a < b else (b, a)
+        if a == b or pair in seen:
+            return False
+        seen.add(pair)
+        trials.append(Trial(pair[0], pair[1], label))
+        return True
+
+    count = 0
+    while count < num_target:
+        count += add(*rng.sample(spk2utts[rng.choice(multi)], 2), 1)
+    count = 0
+    while count < num_nontarget:
+        first, second = rng.sample(utts, 2)
+        if utt2spk[first] != utt2spk[second]:
+            count += add(first, second, 0)
+    return sorted(trials)

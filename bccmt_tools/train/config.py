@@ -78,6 +78,13 @@ DEFAULTS = {
         "keep_checkpoints": 5,      # keep the last N epoch checkpoints (0 = all)
         "log_interval": 50,         # steps between progress lines in train.log
     },
+    # Held-out validation (bccmt_tools/train/validation.py): cosine EER of a labelled trial list
+    # over a data dir with feats.scp whose speakers are not trained on; logged in train.log.
+    "validation": {
+        "data": None,               # e.g. data/voxceleb1_dev (off when empty)
+        "trials": None,             # e.g. data/trials/vox1_dev_val (bccmt make-trials)
+        "every_epochs": 1,          # and always after the last epoch
+    },
 }
 
 CHOICES = {

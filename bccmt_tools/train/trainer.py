@@ -22,7 +22,7 @@ from bccmt_tools.errors import BccmtError
 from bccmt_tools.losses.aam import AAMSoftmax, MarginSchedule
 from bccmt_tools.models import build_model, resolved_model_conf
 from bccmt_tools.train import checkpoint as ckpt
-from bccmt_tools.train import distributed
+from bccmt_tools.train import distributed, validation
 from bccmt_tools.train.config import save_config
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
@@ -33,6 +33,12 @@ from bccmt_tools.train.training_log import EpochStats, TrainLog
 
 # Keys that may change when resuming: they do not change the result.
 RESUMABLE_CHANGES = {("data", "num_workers"), ("trainer", "log_interval"), ("trainer", "keep_checkpoints")}
+# Sections that never change what is trained (validation only measures it).
+RESUMABLE_SECTIONS = {"validation"}
+
+
+def _resumable(path):
+    return path in RESUMABLE_CHANGES or (len(path) > 0 and path[0] in RESUMABLE_SECTIONS)
 
 
 def _worker_init(_worker_id):
@@ -86,6 +92,7 @@ class Trainer:
         self.log = TrainLog(self.exp_dir / "log" / "train.log", enabled=self.dist.is_main)
         self._build_data()
         self._build_model(teacher_dir)
+        self.validator = validation.build_validator(config) if self.dist.is_main else None
         self.amp = bool(trainer_conf["amp"]) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.margin = MarginSchedule(config["loss"]["margin"], **config["loss"]["margin_warmup"])
@@ -102,7 +109,7 @@ class Trainer:
             return None
         state = ckpt.load_checkpoint(path, map_location="cpu")
         saved = state["config"]
-        changed = [p for p in _config_differences(saved, config) if p not in RESUMABLE_CHANGES]
+        changed = [p for p in _config_differences(saved, config) if not _resumable(p)]
         if changed:
             names = ", ".join(".".join(map(str, p)) for p in changed)
             raise BccmtError(f"{path}: cannot resume: the config differs from the checkpoint's in {names} "
@@ -283,6 +290,8 @@ class Trainer:
                 summary = self._run_epoch(epoch)
                 distributed.broadcast_buffers(self.objective)
                 path = self._save(epoch)
+                if self.validator is not None and validation.due(self.config, epoch):
+                    summary.update(self.validator(self.objective.model, self.device))
                 summaries.append(summary)
                 self.log.epoch(epoch, epochs, summary, path)
                 if self.stop_after is not None and len(summaries) >= self.stop_after and epoch < epochs:

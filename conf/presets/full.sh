@@ -2,7 +2,7 @@
 # Sourced by egs/voxceleb/run.sh after option parsing: each value is a default that a
 # command-line option (--nj, --min-frames, ...) overrides.
 : "${nj:=16}"                     # parallel jobs (fbank, augmentation shards, m4a conversion)
-# m4a decoded by ffmpeg pipes in wav.scp: as wav, VoxCeleb2-dev would take ~280 GB of disk.
+# wav.scp lists the m4a files, decoded in-process (PyAV): as wav, VoxCeleb2-dev would take ~280 GB.
 : "${m4a_to_wav:=false}"
 # Stage 3: as Kaldi voxceleb/v2, which adds an augmented subset of 1M utterances to the clean set:
 # 250k per kind, 4 kinds (fewer when a MUSAN category is absent).

@@ -44,7 +44,8 @@ musan_root=                # default: <data-root>/musan
 rir_root=                  # default: <data-root>/RIRS_NOISES
 preset=full                # full|mini: defaults from conf/presets/<preset>.sh
 train_set=vox2             # vox2|vox1|vox1+vox2 (vox1 in training leaves only vox1_O fair)
-m4a_to_wav=                # true: convert VoxCeleb2 m4a to wav once; false: ffmpeg pipes (preset default)
+m4a_to_wav=                # true: convert VoxCeleb2 m4a to wav once; false: wav.scp lists the m4a files (preset default)
+ffmpeg_pipes=false         # with --m4a-to-wav false: ffmpeg pipes in wav.scp (Kaldi style; needs ffmpeg) instead of m4a paths
 nj=                        # parallel jobs (preset default)
 aug_utts_per_kind=         # utterances augmented per kind in stage 3 (preset default)
 min_frames=                # stage 4: drop shorter utterances (preset default)
@@ -97,6 +98,7 @@ for var in nj aug_utts_per_kind min_frames min_utts_per_spk; do
 done
 [ "$nj" -ge 1 ] && [ "$aug_utts_per_kind" -ge 1 ] || die "--nj and --aug-utts-per-kind must be at least 1"
 [ "$m4a_to_wav" = true ] || [ "$m4a_to_wav" = false ] || die "--m4a-to-wav must be true or false"
+[ "$ffmpeg_pipes" = true ] || [ "$ffmpeg_pipes" = false ] || die "--ffmpeg-pipes must be true or false"
 
 absolute() { case "$1" in ""|/*) echo "$1" ;; *) echo "$caller_dir/$1" ;; esac; }
 data_root=$(absolute "$data_root")
@@ -180,20 +182,21 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   fi
   if [[ " $train_parts " == *" voxceleb2_dev "* ]]; then
     need_dir "$voxceleb2_root" --voxceleb2-root
-    settings="root=$(cd "$voxceleb2_root" && pwd) m4a_to_wav=$m4a_to_wav"
+    settings="root=$(cd "$voxceleb2_root" && pwd) m4a_to_wav=$m4a_to_wav ffmpeg_pipes=$ffmpeg_pipes"
     if is_done voxceleb2_dev "$settings" data/voxceleb2_dev/wav.scp; then
       echo "stage 1: data/voxceleb2_dev is complete; skipped"
     else
       clear_done voxceleb2_dev
       opts=()
-      if [ "$m4a_to_wav" = true ]; then opts=(--m4a-to-wav --wav-dir "$wav_dir/voxceleb2_dev" --nj "$nj"); fi
+      if [ "$m4a_to_wav" = true ]; then opts=(--m4a-to-wav --wav-dir "$wav_dir/voxceleb2_dev" --nj "$nj")
+      elif [ "$ffmpeg_pipes" = true ]; then opts=(--ffmpeg-pipes); fi
       python local/make_voxceleb2.py "${opts[@]}" "$voxceleb2_root" data/voxceleb2_dev
       bccmt validate-data-dir data/voxceleb2_dev
       mark_done voxceleb2_dev "$settings"
     fi
   fi
   if [ "$train_set" = vox1+vox2 ]; then
-    settings="parts=$train_parts m4a_to_wav=$m4a_to_wav"
+    settings="parts=$train_parts m4a_to_wav=$m4a_to_wav ffmpeg_pipes=$ffmpeg_pipes"
     if ! is_done "$train_src" "$settings" "data/$train_src/wav.scp"; then
       clear_done "$train_src"
       rm -rf "data/.$train_src.tmp"

@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
-"""Stage 1, VoxCeleb2-dev: a data dir whose wav.scp decodes each m4a through an ffmpeg pipe.
+"""Stage 1, VoxCeleb2-dev: a data dir whose wav.scp lists each m4a file (decoded in-process by PyAV).
 
 With --m4a-to-wav, the m4a files are converted once to 16 kHz 16-bit wav files under --wav-dir
-(NJ ffmpeg processes at a time, 64 files each; files already converted are kept), and wav.scp lists those, with
-utt2dur read from their headers. Pipe entries get no utt2dur (that would mean decoding everything).
+(NJ threads, PyAV decoding; files already converted are kept), and wav.scp lists those, with
+utt2dur read from their headers. With --ffmpeg-pipes, wav.scp holds Kaldi/WeSpeaker-style
+`ffmpeg ... - |` pipes instead (needs an ffmpeg binary when the data is read). m4a and pipe
+entries get no utt2dur (that would mean decoding everything).
 
-Usage: local/make_voxceleb2.py [--m4a-to-wav] [--wav-dir DIR] [--nj N] VOX2_ROOT OUT_DIR
+Usage: local/make_voxceleb2.py [--m4a-to-wav | --ffmpeg-pipes] [--wav-dir DIR] [--nj N] VOX2_ROOT OUT_DIR
   VOX2_ROOT holds dev/aac/<spk>/<video>/<n>.m4a (as vox2_aac.zip unpacks).
 """
 
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prep_common import log, scan_voxceleb, wav_duration, write_data_dir
 
+import numpy as np
+import soundfile
+
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.audio import read_audio
 from bccmt_tools.io.trials import voxceleb_path_to_utt
 
 
@@ -27,35 +32,18 @@ def ffmpeg_pipe(path):
     return f"ffmpeg -nostdin -loglevel error -i {shlex.quote(path)} -f wav -ar 16000 -ac 1 - |"
 
 
-#: Files per ffmpeg process when converting: one process start costs more than decoding a file.
-BATCH = 64
+def convert_one(pair):
+    """Decode one m4a to a 16 kHz mono 16-bit wav (as ``ffmpeg -ar 16000 -ac 1`` would write it).
 
-
-def convert_batch(pairs):
-    """Convert ``[(m4a, wav), ...]`` with one ffmpeg process (16 kHz mono 16-bit wav).
-
-    Outputs go to temporary names and are renamed when ffmpeg succeeds, so a killed run leaves no
-    partial wav; when a batch fails, its files are converted one by one to name the bad one.
+    The wav is written under a temporary name and renamed, so a killed run leaves no partial file.
     """
-    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
-    for m4a, _ in pairs:
-        command += ["-i", m4a]
-    for index, (_, wav) in enumerate(pairs):
-        os.makedirs(os.path.dirname(wav), exist_ok=True)
-        command += ["-map", f"{index}:a:0", "-f", "wav", "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", f"{wav}.tmp"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode == 0:
-        for _, wav in pairs:
-            os.replace(f"{wav}.tmp", wav)
-        return
-    for _, wav in pairs:
-        if os.path.exists(f"{wav}.tmp"):
-            os.unlink(f"{wav}.tmp")
-    if len(pairs) == 1:
-        reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BccmtError(f"{pairs[0][0]}: ffmpeg failed (exit {result.returncode}): {reason}")
-    for pair in pairs:
-        convert_batch([pair])
+    m4a, wav = pair
+    samples = read_audio(m4a, sample_rate=16000, resample=True, where=m4a,
+                         channel=0)  # VoxCeleb2 is mono; channel 0 of anything else
+    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+    os.makedirs(os.path.dirname(wav), exist_ok=True)
+    soundfile.write(f"{wav}.tmp", pcm, 16000, subtype="PCM_16", format="WAV")
+    os.replace(f"{wav}.tmp", wav)
 
 
 def aac_folder(root):
@@ -67,9 +55,11 @@ def aac_folder(root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--m4a-to-wav", action="store_true", help="convert to wav files instead of ffmpeg pipes")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--m4a-to-wav", action="store_true", help="convert to wav files (in-process, no ffmpeg)")
+    how.add_argument("--ffmpeg-pipes", action="store_true", help="ffmpeg pipes in wav.scp (Kaldi convention)")
     parser.add_argument("--wav-dir", type=Path, default=Path("wav/voxceleb2_dev"), help="where converted wavs go")
-    parser.add_argument("--nj", type=int, default=1, help="ffmpeg processes at a time (conversion)")
+    parser.add_argument("--nj", type=int, default=1, help="conversion threads")
     parser.add_argument("vox2_root", type=Path)
     parser.add_argument("out_dir", type=Path)
     args = parser.parse_args()
@@ -88,17 +78,18 @@ def main():
         targets = {utt: str(wav_root / relative) for utt, (_, relative) in sources.items()}
         todo = [(sources[utt][0], wav) for utt, wav in targets.items() if not os.path.isfile(wav)]
         log(f"converting {len(todo)} of {len(targets)} m4a files to wav under {wav_root} ({args.nj} jobs)")
-        batches = [todo[start:start + BATCH] for start in range(0, len(todo), BATCH)]
         with ThreadPoolExecutor(max_workers=max(1, args.nj)) as pool:
-            for _ in pool.map(convert_batch, batches):
+            for _ in pool.map(convert_one, todo):
                 pass
         wav_scp = targets
         files["utt2dur"] = {utt: f"{wav_duration(wav):.3f}" for utt, wav in targets.items()}
-    else:
+    elif args.ffmpeg_pipes:
         wav_scp = {utt: ffmpeg_pipe(path) for utt, (path, _) in sources.items()}
+    else:
+        wav_scp = {utt: str(path) for utt, (path, _) in sources.items()}
     write_data_dir(args.out_dir, wav_scp=wav_scp, **files)
-    log(f"{args.out_dir}: {len(utt2spk)} utterances, {len(set(utt2spk.values()))} speakers"
-        + (" (wav files)" if args.m4a_to_wav else " (ffmpeg pipes)"))
+    kind = "wav files" if args.m4a_to_wav else "ffmpeg pipes" if args.ffmpeg_pipes else "m4a files, decoded in-process"
+    log(f"{args.out_dir}: {len(utt2spk)} utterances, {len(set(utt2spk.values()))} speakers ({kind})")
 
 
 if __name__ == "__main__":
