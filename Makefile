@@ -38,7 +38,7 @@ lock:
 	  --index-url https://pypi.org/simple --upgrade -o $(LOCK)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra
 
 demo: $(STAMP)
 	@if [ -n "$(BCCMT_DATA)" ]; then \
@@ -57,3 +57,14 @@ demo: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# make docs: regenerate docs/tools.md (every tool's --help) and the tables of docs/model.md and
+#            docs/distillation.md from the code (tests/test_docs.py checks they are current).
+# make docs-figures: redraw docs/figures/bccmt_block.svg (matplotlib).
+.PHONY: docs docs-figures
+docs: $(STAMP)
+	$(PY) docs/make_tools_md.py
+	$(PY) docs/make_tables.py
+
+docs-figures: $(STAMP)
+	$(PY) docs/draw_block.py

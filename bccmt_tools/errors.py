@@ -21,3 +21,10 @@ def skip_or_raise(key, error, on_error):
     if on_error is None:
         raise error
     on_error(key, error)
+
+
+def warn(message):
+    """Print ``WARNING: message`` on stderr: a problem worth knowing that does not stop the tool."""
+    import sys
+
+    print(f"WARNING: {message}", file=sys.stderr)

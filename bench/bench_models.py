@@ -66,7 +66,7 @@ def main(argv=None):
 
     print(f"# {torch.get_num_threads()} thread(s), batch 1, BN folded; latency = median over "
           f"{args.repeats} rounds x {args.runs} runs; ratio = latency / latency of {REFERENCE}")
-    header = f"| model | params | s | MMACs | eager ms | eager ratio | onnxruntime ms | ort ratio |"
+    header = "| model | params | s | MMACs | eager ms | eager ratio | onnxruntime ms | ort ratio |"
     print(header)
     print("|" + "---|" * 8)
     for name in names:

@@ -1,13 +1,18 @@
 """Training throughput (samples/s) of proposed BC-CMT Tiny, Tiny + Base teacher (KD), Base, ECAPA-TDNN C=512.
 
 One full optimisation step per batch (forward, AAM loss, backward, Adam step) on synthetic
-features, after warm-up steps; ratios are against Tiny measured in the same run.
+features, after warm-up steps; ratios are against Tiny (eager, the baseline path) measured in the
+same run. Cases ending in "+compile" run the step through torch.compile (trainer.compile);
+"kd ... unfused" is the teacher as it was before kd.fuse_teacher (BatchNorms kept). The timed
+steps of all cases are interleaved round-robin, so a load change on a shared machine hits every
+case alike.
 
-    python bench/bench_train.py --threads 2 --crop-frames 200 --batch-size 32 --steps 10
+    python bench/bench_train.py --threads 1 --crop-frames 100 --batch-size 64 --steps 6
     python bench/bench_train.py --device cuda --batch-size 128
 """
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -17,36 +22,47 @@ from bccmt_tools.models import build_model
 from bccmt_tools.train.config import resolve_config
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
+from bccmt_tools.train.teacher import frozen
 
 MODELS = {
     "tiny": {"model": "bccmt", "model_conf": {"size": "tiny"}},
     "base": {"model": "bccmt", "model_conf": {"size": "base"}},
     "ecapa_c512": {"model": "ecapa_tdnn", "model_conf": {"channels": 512}},
 }
-CASES = [("tiny", None), ("tiny+kd(base)", "base"), ("base", None), ("ecapa_c512", None)]
+# name -> (student, teacher or None, fuse the teacher, torch.compile)
+CASES = {
+    "tiny": ("tiny", None, False, False),
+    "tiny+compile": ("tiny", None, False, True),
+    "tiny+kd(base) unfused": ("tiny", "base", False, False),
+    "tiny+kd(base)": ("tiny", "base", True, False),
+    "tiny+kd(base)+compile": ("tiny", "base", True, True),
+    "base": ("base", None, False, False),
+    "base+compile": ("base", None, False, True),
+    "ecapa_c512": ("ecapa_c512", None, False, False),
+}
 
 
 class _FrozenTeacher:
-    def __init__(self, model):
-        self.model = model.eval()
-        for param in self.model.parameters():
-            param.requires_grad_(False)
+    def __init__(self, model, fuse, compile):
+        self.model = frozen(model, fuse=fuse)
+        self.forward = torch.compile(self.model.forward_with_attention) if compile else self.model.forward_with_attention
 
     @torch.no_grad()
     def __call__(self, feats, lengths):
-        embeddings, maps = self.model.forward_with_attention(feats, lengths)
+        embeddings, maps = self.forward(feats, lengths)
         return embeddings, maps, None
 
 
-def measure(name, teacher_name, args, device):
+def make_step(name, args, device):
+    """A function running one optimisation step of case ``name`` on a fixed synthetic batch."""
+    student, teacher_name, fuse, compile_step = CASES[name]
     torch.manual_seed(0)
-    model_name = name.split("+")[0]
-    model = build_model(MODELS[model_name])
+    model = build_model(MODELS[student]).to(device)
     classifier = AAMSoftmax(model.embedding_dim, args.num_speakers)
     config = resolve_config({"model": "bccmt"})
     teacher, kd = None, None
     if teacher_name:
-        teacher = _FrozenTeacher(build_model(MODELS[teacher_name]).to(device))
+        teacher = _FrozenTeacher(build_model(MODELS[teacher_name]).to(device), fuse, compile_step)
         kd = config["kd"]
     objective = TrainObjective(model, classifier, kd, teacher.model.embedding_dim if teacher else None).to(device)
     optimizer = build_optimizer(config["optim"], model, classifier)
@@ -54,25 +70,18 @@ def measure(name, teacher_name, args, device):
     lengths = torch.full((args.batch_size,), args.crop_frames, dtype=torch.long, device=device)
     labels = torch.randint(0, args.num_speakers, (args.batch_size,), device=device)
     objective.train()
+    forward = torch.compile(objective) if compile_step else objective
 
     def step():
         outputs = teacher(feats, lengths) if teacher else None
-        loss, _, _ = objective(feats, lengths, labels, 0.0, outputs)
+        loss, _, _ = forward(feats, lengths, labels, 0.0, outputs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
-    for _ in range(args.warmup):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - started
-    return args.steps * args.batch_size / elapsed
+    return step
 
 
 def main():
@@ -84,24 +93,37 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--num-speakers", type=int, default=1000)
-    parser.add_argument("--cases", default=",".join(name for name, _ in CASES),
-                        help="comma-separated subset of: " + ", ".join(name for name, _ in CASES))
+    parser.add_argument("--cases", default="tiny,tiny+compile,tiny+kd(base) unfused,tiny+kd(base),"
+                        "tiny+kd(base)+compile,base,ecapa_c512",
+                        help="comma-separated subset of: " + ", ".join(CASES))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    wanted = args.cases.split(",")
+    wanted = [name.strip() for name in args.cases.split(",")]
+    unknown = [name for name in wanted if name not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; have {list(CASES)}")
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     print(f"# training throughput on {where}; batch {args.batch_size}, crop {args.crop_frames} frames, "
-          f"{args.steps} timed steps after {args.warmup} warm-up; torch {torch.__version__}")
-    results = {}
-    for name, teacher in CASES:
-        if name in wanted:
-            results[name] = measure(name, teacher, args, device)
-    reference = results.get("tiny")
-    print(f"{'model':<16}{'samples/s':>12}{'ratio to tiny':>16}")
-    for name, rate in results.items():
-        ratio = f"{rate / reference:.2f}" if reference else "-"
-        print(f"{name:<16}{rate:>12.1f}{ratio:>16}")
+          f"{args.steps} timed steps per case after {args.warmup} warm-up (compile time excluded), interleaved; "
+          f"torch {torch.__version__}")
+    steps = {}
+    for name in wanted:
+        steps[name] = make_step(name, args, device)
+        for _ in range(args.warmup):
+            steps[name]()
+    seconds = {name: [] for name in wanted}
+    for _ in range(args.steps):
+        for name in wanted:
+            started = time.perf_counter()
+            steps[name]()
+            seconds[name].append(time.perf_counter() - started)
+    rates = {name: args.batch_size / statistics.median(values) for name, values in seconds.items()}
+    reference = rates.get("tiny")
+    print(f"{'case':<24}{'samples/s':>12}{'step cost / tiny':>18}")
+    for name, rate in rates.items():
+        ratio = f"{reference / rate:.2f}" if reference else "-"
+        print(f"{name:<24}{rate:>12.1f}{ratio:>18}")
 
 
 if __name__ == "__main__":

@@ -148,3 +148,40 @@ def test_map_distance_is_zero_for_the_teacher_itself(tmp_path, table_module):
     assert result["students"][str(teacher)]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert result["students"][str(other)]["kl"] > 1e-6
     assert "| " + str(other) + " |" in table_module.format_map_distance(result)
+
+
+def test_intervals_from_score_files(tmp_path, table_module):
+    """EER per variant and the claims with bootstrap intervals, from per-seed score files."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    trials_dir = tmp_path / "trials"
+    trials_dir.mkdir()
+    lines, utt2spk = [], []
+    for spk in range(20):
+        for k in range(10):
+            lines.append(f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}")
+        utt2spk += [f"s{spk}-e{k} s{spk}" for k in range(10)]
+    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
+    (tmp_path / "utt2spk").write_text("\n".join(sorted(utt2spk)) + "\n")
+    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
+
+    def exp_with_scores(name, noise):
+        exp = make_exp(tmp_path, name, 10.0, 12.0)
+        scores = labels + rng.normal(0, noise, labels.size)
+        (exp / "scores" / "vox1_O.cosine").write_text(
+            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
+        return exp
+
+    exps = [exp_with_scores("tiny_conventional_s1", 0.9), exp_with_scores("tiny_conventional_s2", 0.9),
+            exp_with_scores("tiny_s1", 0.35), exp_with_scores("tiny_s2", 0.35)]
+    groups = table_module.collect(exps)
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+                                                       num_bootstrap=200)
+    change = changes[("tiny", "tiny_conventional")]["vox1_O"]
+    assert change.high < 0 and "vox1_E" not in changes[("tiny", "tiny_conventional")]
+    ci = intervals["tiny"]["vox1_O"]
+    assert ci.low <= ci.value <= ci.high
+    text = "\n".join(table_module.interval_section(groups, changes, intervals, 200))
+    assert "| proposed Tiny vs conventional Tiny | -9.3% | " in text and "reproduced: lower EER" in text
+    assert "| KD Tiny vs proposed Tiny (no KD) | -15.5% | - | - | not measured |" in text

@@ -141,6 +141,16 @@ def test_shipped_train_configs_resolve():
     root = os.path.join(os.path.dirname(__file__), "..", "conf", "train")
     paths = sorted(glob.glob(os.path.join(root, "*.yaml")))
     assert len(paths) >= 4
+    from bccmt_tools.train.init_from import merge_configs
+    from bccmt_tools.train.config import resolve_config
+    from bccmt_tools.io.yaml_io import read_yaml_mapping
+
+    base = read_yaml_mapping(os.path.join(root, "compare_tiny.yaml"), what="training config")
     for path in paths:
-        config = load_config(path)
+        given = read_yaml_mapping(path, what="training config")
+        if "model" in given:
+            config = load_config(path)
+        else:  # an --init-from overlay (large-margin fine-tuning): resolves over a trained run's config
+            assert os.path.basename(path).startswith("lmft_"), f"{path} names no model"
+            config = resolve_config(merge_configs(base, given), path)
         assert math.isfinite(config["optim"]["lr"])

@@ -21,9 +21,12 @@ batch_size=16       # utterances (or chunks) per batch
 max_chunk_frames=3000  # longer utterances are embedded in chunks and averaged (0: never)
 num_threads=1       # torch CPU threads per job
 skip_bad=false      # skip unreadable/empty utterances (named in the logs) instead of failing
+onnx=""             # exported model (bccmt export) run by onnxruntime with the numpy fbank, no torch;
+                    # <exp-dir> then only needs config.yaml if the model has no features metadata
 help_message="Usage: $0 [options] <exp-dir> <data-dir> <out-dir>
 Extract embeddings of <data-dir> with the model of <exp-dir> into <out-dir>/xvector.scp.
- e.g.: $0 --nj 4 --cmd \"\$train_cmd\" exp/bccmt_tiny data/voxceleb1_test exp/bccmt_tiny/embeddings/voxceleb1_test"
+ e.g.: $0 --nj 4 --cmd \"\$train_cmd\" exp/bccmt_tiny data/voxceleb1_test exp/bccmt_tiny/embeddings/voxceleb1_test
+       $0 --nj 2 --onnx exp/bccmt_tiny/model.int8.onnx exp/bccmt_tiny data/test exp/bccmt_tiny/emb_int8/test"
 
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh" || exit 1
 
@@ -39,7 +42,11 @@ out=${3%/}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ -n "$cmd" ] || cmd="$here/run.sh"
 
-[ -f "$exp/config.yaml" ] || die "no such file $exp/config.yaml (is $exp an experiment directory?)"
+if [ -n "$onnx" ]; then
+  [ -f "$onnx" ] || die "no such file $onnx (--onnx)"
+else
+  [ -f "$exp/config.yaml" ] || die "no such file $exp/config.yaml (is $exp an experiment directory?)"
+fi
 [ -z "$checkpoint" ] || [ -f "$checkpoint" ] || die "no such checkpoint $checkpoint"
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got '$nj'"
 if [ -z "$input_type" ]; then
@@ -69,8 +76,10 @@ awk -v nj="$nj" -v n="$num_utts" -v dir="$out/split$nj" \
   'NF { job = int(i * nj / n) + 1; print > (dir "/" job ".scp"); i++ }' "$input" \
   || die "cannot split $input"
 
-opts=(--exp "$exp" --input-type "$input_type" --device "$device" --batch-size "$batch_size"
+opts=(--input-type "$input_type" --device "$device" --batch-size "$batch_size"
       --max-chunk-frames "$max_chunk_frames" --num-threads "$num_threads")
+if [ -z "$onnx" ] || [ -f "$exp/config.yaml" ]; then opts+=(--exp "$exp"); fi
+[ -n "$onnx" ] && opts+=(--onnx "$onnx")
 [ -n "$checkpoint" ] && opts+=(--checkpoint "$checkpoint")
 [ "$skip_bad" = true ] && opts+=(--skip-bad)
 

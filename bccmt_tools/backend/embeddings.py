@@ -146,7 +146,7 @@ def read_vector(path, dim=None):
     """Read a vector written by write_vector (or Kaldi), a text vector ``[ 1 2 3 ]`` or ``.npy``."""
     try:
         if str(path).endswith(".npy"):
-            vector = np.load(path)
+            vector = np.load(path, allow_pickle=False)  # a pickled object array could run code
         else:
             vector = kaldiio.load_mat(str(path))
     except FileNotFoundError:

@@ -2,8 +2,9 @@
 
 import os
 
-from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder, exp_feature_settings, features_from_audio
+from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder, exp_feature_settings
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
 from bccmt_tools.io.yaml_io import read_exp_config, read_yaml_mapping
 
 INPUT_TYPES = ("feats", "wav")
@@ -81,17 +82,54 @@ def count_entries(rspecifier):
         return sum(1 for line in handle if line.strip())
 
 
-def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaudio"):
+def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaudio", min_speech=DEFAULT_MIN_SPEECH,
+                vad_trim=False, resample=False, channel=None):
     """``(key, feats)`` from a feature table, or from audio (wav.scp / wav ark) through fbank
-    computed by ``frontend`` (``torchaudio`` or ``numpy``)."""
+    computed by ``frontend`` (``torchaudio`` or ``numpy``).
+
+    Audio must hold ``min_speech`` seconds of speech (0: no check) and may be cut to its voiced
+    frames (``vad_trim``), see :mod:`bccmt_tools.backend.speech`; ``resample`` and ``channel`` as
+    in :func:`~bccmt_tools.io.audio.read_audio`. A feature table that is really a ``wav.scp``
+    is an error saying so."""
     if input_type == "feats":
+        _refuse_audio_table(rspecifier)
         return _read_feats(rspecifier, on_error)
+    from bccmt_tools.backend.speech import speech_features
     from bccmt_tools.io.audio import iter_audio_table
 
     if ":" not in rspecifier:
         rspecifier = f"scp:{rspecifier}"
-    audio = iter_audio_table(rspecifier, fbank.sample_rate, on_error=on_error)
-    return features_from_audio(audio, fbank, where=rspecifier, on_error=on_error, frontend=frontend)
+    audio = iter_audio_table(rspecifier, fbank.sample_rate, resample=resample, channel=channel, on_error=on_error)
+    return speech_features(audio, fbank, where=rspecifier, on_error=on_error, frontend=frontend,
+                           min_speech=min_speech, vad_trim=vad_trim)
+
+
+def looks_like_audio(value):
+    """True for a ``wav.scp`` value (an audio file or a pipe), False for a feature reference
+    (``feats.ark:123``).
+
+    >>> looks_like_audio("/data/a.wav"), looks_like_audio("sox a.wav -t wav - |"), looks_like_audio("fbank/x.ark:12")
+    (True, True, False)
+    """
+    from bccmt_tools.io.compressed import COMPRESSED_EXTENSIONS
+    from bccmt_tools.io.pipes import is_pipe
+
+    value = value.strip()
+    return is_pipe(value) or value.lower().endswith((".wav", ".flac") + COMPRESSED_EXTENSIONS)
+
+
+def _refuse_audio_table(rspecifier):
+    """An error when the scp behind ``rspecifier`` starts with an audio entry (a wav.scp)."""
+    from bccmt_tools.io.kaldi_table import read_scp_lines
+
+    path = scp_path(rspecifier)
+    if path is None or not os.path.isfile(path):
+        return
+    for key, value, _number in read_scp_lines(path):
+        if looks_like_audio(value):
+            raise BccmtError(f"{path}: key {key!r}: {value!r} is audio, not a feature matrix: this looks like a "
+                             f"wav.scp; add --input-type wav to embed audio")
+        return
 
 
 def _read_feats(rspecifier, on_error):
@@ -99,6 +137,7 @@ def _read_feats(rspecifier, on_error):
     import kaldiio
 
     from bccmt_tools.io.kaldi_table import parse_rspecifier, read_scp_lines, read_table
+    from bccmt_tools.io.pipes import check_pipe_allowed
 
     kind, path, _ = parse_rspecifier(rspecifier)
     if kind != "scp" or on_error is None:
@@ -106,7 +145,11 @@ def _read_feats(rspecifier, on_error):
         return
     for key, value, _number in read_scp_lines(path):
         try:
+            check_pipe_allowed(value, f"{path}: key {key!r}")
             feats = kaldiio.load_mat(value)
+        except BccmtError as error:
+            on_error(key, error)
+            continue
         except Exception as exc:  # kaldiio raises many types; name the key
             on_error(key, BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {exc}"))
             continue

@@ -86,10 +86,33 @@ def class_statistics(x, labels):
     return mean, class_means, counts, groups, within, between
 
 
-def train_lda(x, labels, dim=None, whiten=True):
+def within_rank(within):
+    """Numerical rank of a within-speaker covariance (eigenvalues above 1e-10 of the largest).
+
+    >>> within_rank(np.diag([2.0, 1.0, 0.0]))
+    2
+    """
+    values = np.linalg.eigvalsh(np.asarray(within, dtype=np.float64))
+    return int((values > 1e-10 * max(float(values.max()), 1e-300)).sum())
+
+
+def check_within_rank(within, num_utts, num_speakers, what, where, fix):
+    """A one-line :class:`BccmtError` when the within-speaker covariance is singular: ``num_utts``
+    embeddings of ``num_speakers`` speakers span at most ``num_utts - num_speakers`` within-speaker
+    directions, and in the others the model would divide by zero (scores of 1e9 and more)."""
+    dim = within.shape[0]
+    rank = within_rank(within)
+    if rank < dim:
+        raise BccmtError(f"{where}: {what} needs a full-rank within-speaker covariance, but {num_utts} embeddings "
+                         f"of {num_speakers} speakers give rank {rank} < {dim} dimensions (at most embeddings - "
+                         f"speakers = {num_utts - num_speakers}); its scores would be meaningless: {fix}")
+
+
+def train_lda(x, labels, dim=None, whiten=True, where="LDA training embeddings"):
     """Fit an LDA (+ whitening) transform on embeddings ``x`` [N, D] with speaker ``labels``.
 
     ``dim`` defaults to ``min(D, num_speakers - 1)``, the rank of the between-speaker scatter.
+    Fewer embeddings than dimensions plus speakers (a singular within-speaker scatter) is an error.
     """
     x = np.asarray(x, dtype=np.float64)
     num_classes = np.unique(np.asarray(labels)).size
@@ -101,6 +124,9 @@ def train_lda(x, labels, dim=None, whiten=True):
         raise BccmtError(f"LDA dimension {dim} must be between 1 and {max_dim} "
                          f"(min of embedding dim {x.shape[1]} and speakers - 1 = {num_classes - 1})")
     mean, _, _, _, within, between = class_statistics(x, labels)
+    check_within_rank(within, x.shape[0], num_classes, "LDA", where,
+                      f"use at least {x.shape[1] + num_classes} embeddings (more utterances per speaker), "
+                      f"or score with cosine")
     ridge = 1e-6 * np.trace(within) / within.shape[0] + 1e-12
     _, vectors = scipy.linalg.eigh(between, within + ridge * np.eye(within.shape[0]))
     projection = vectors[:, ::-1][:, :dim]

@@ -1,8 +1,10 @@
-"""Verification metrics: EER, normalised minDCF, operating points and score statistics.
+"""Verification metrics: EER, normalised minDCF, operating points and score statistics; and, for
+scores read as log-likelihood ratios, Cllr, min Cllr (PAV) and the actual DCF at the Bayes threshold.
 
 A trial is accepted when ``score >= threshold``. Operating points are taken at every distinct
 score (ties move together) plus one threshold above the highest score (accept nothing), so the
-results do not depend on trial order.
+results do not depend on trial order. minDCF and min Cllr say how good the scores could be;
+actual DCF and Cllr say how good they are as LLRs: a large gap means "calibrate them".
 
 >>> import numpy as np
 >>> scores = np.array([0.9, 0.8, 0.3, 0.1])
@@ -22,6 +24,7 @@ DEFAULT_P_TARGETS = (0.01, 0.05)
 OperatingPoints = namedtuple("OperatingPoints", "thresholds p_miss p_fa")
 EerResult = namedtuple("EerResult", "eer threshold")
 MinDcfResult = namedtuple("MinDcfResult", "min_dcf threshold p_target c_miss c_fa p_miss p_fa")
+ActDcfResult = namedtuple("ActDcfResult", "act_dcf threshold p_target c_miss c_fa p_miss p_fa")
 
 
 def check_scores_labels(scores, labels, where="scores"):
@@ -95,6 +98,97 @@ def compute_min_dcf(scores, labels, p_target, c_miss=1.0, c_fa=1.0, points=None)
                         float(points.p_miss[k]), float(points.p_fa[k]))
 
 
+def bayes_threshold(p_target, c_miss=1.0, c_fa=1.0):
+    """The LLR threshold that minimises the expected cost: ``log(c_fa * (1 - p) / (c_miss * p))``.
+
+    >>> round(bayes_threshold(0.01), 4), bayes_threshold(0.5)
+    (4.5951, 0.0)
+    """
+    if not 0.0 < p_target < 1.0:
+        raise BccmtError(f"p_target must be in (0, 1), got {p_target}")
+    if c_miss <= 0 or c_fa <= 0:
+        raise BccmtError(f"costs must be positive, got c_miss {c_miss}, c_fa {c_fa}")
+    return float(np.log(c_fa * (1.0 - p_target) / (c_miss * p_target)))
+
+
+def compute_act_dcf(llrs, labels, p_target, c_miss=1.0, c_fa=1.0):
+    """Normalised DCF of the decisions ``llr >= bayes_threshold(p_target, c_miss, c_fa)``: the cost
+    a user pays who reads the scores as LLRs (equal to minDCF for perfectly calibrated scores).
+
+    >>> compute_act_dcf([5.0, -1.0, 0.5, -6.0], [1, 1, 0, 0], 0.01).act_dcf
+    0.5
+    """
+    llrs, labels = check_scores_labels(llrs, labels)
+    threshold = bayes_threshold(p_target, c_miss, c_fa)
+    accept = llrs >= threshold
+    p_miss = float((~accept[labels]).mean())
+    p_fa = float(accept[~labels].mean())
+    cost = (c_miss * p_target * p_miss + c_fa * (1.0 - p_target) * p_fa) / min(c_miss * p_target,
+                                                                               c_fa * (1.0 - p_target))
+    return ActDcfResult(float(cost), threshold, p_target, c_miss, c_fa, p_miss, p_fa)
+
+
+def compute_cllr(llrs, labels):
+    """Log-likelihood-ratio cost in bits: ``(mean_tar log2(1 + e^-llr) + mean_non log2(1 + e^llr)) / 2``.
+
+    0 for perfect LLRs, 1 for LLRs that are always 0 (no information), above 1 when they mislead.
+
+    >>> compute_cllr([0.0, 0.0], [1, 0])
+    1.0
+    """
+    llrs, labels = check_scores_labels(llrs, labels)
+    return _cllr(llrs, labels)
+
+
+def _cllr(llrs, labels):
+    """Cllr of checked arrays; infinite LLRs allowed (PAV gives them where one class is absent)."""
+    # sorted per class: the sums do not depend on trial order
+    target_cost = np.logaddexp(0.0, -np.sort(llrs[labels])).mean()
+    nontarget_cost = np.logaddexp(0.0, np.sort(llrs[~labels])).mean()
+    return float((target_cost + nontarget_cost) / (2.0 * np.log(2.0)))
+
+
+def pav_llrs(scores, labels):
+    """The best LLRs a monotone (non-decreasing) map of ``scores`` can give on these trials, by
+    pool-adjacent-violators; tied scores share one value; may be -inf / +inf at the ends.
+
+    >>> pav_llrs([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1]).tolist()
+    [-inf, 0.0, 0.0, inf]
+    """
+    scores, labels = check_scores_labels(scores, labels)
+    values, inverse = np.unique(scores, return_inverse=True)
+    targets = np.bincount(inverse, weights=labels.astype(np.float64), minlength=values.size)
+    counts = np.bincount(inverse, minlength=values.size).astype(np.float64)
+    # blocks of pooled distinct scores: sum of targets, number of trials, number of distinct scores;
+    # adjacent blocks are pooled while the left one's target rate is not below the right one's
+    block_targets, block_counts, block_sizes = [], [], []
+    for t, n in zip(targets.tolist(), counts.tolist()):
+        size = 1
+        while block_counts and block_targets[-1] * n >= t * block_counts[-1]:
+            t += block_targets.pop()
+            n += block_counts.pop()
+            size += block_sizes.pop()
+        block_targets.append(t)
+        block_counts.append(n)
+        block_sizes.append(size)
+    posterior = np.repeat(np.array(block_targets) / np.array(block_counts), block_sizes)[inverse]
+    prior_log_odds = np.log(labels.sum() / (~labels).sum())
+    with np.errstate(divide="ignore"):
+        log_odds = np.log(posterior) - np.log1p(-posterior)
+    return log_odds - prior_log_odds
+
+
+def compute_min_cllr(scores, labels):
+    """Cllr of :func:`pav_llrs`: the Cllr of the best monotone calibration of these scores (what
+    calibration could reach; the gap to :func:`compute_cllr` is the calibration loss).
+
+    >>> compute_min_cllr([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1])
+    0.5
+    """
+    scores, labels = check_scores_labels(scores, labels)
+    return _cllr(pav_llrs(scores, labels), labels)
+
+
 def _stats(values):
     return {"count": int(values.size), "mean": float(values.mean()), "std": float(values.std()),
             "min": float(values.min()), "max": float(values.max())}
@@ -102,7 +196,8 @@ def _stats(values):
 
 def compute_metrics(scores, labels, p_targets=DEFAULT_P_TARGETS, c_miss=1.0, c_fa=1.0):
     """All metrics as a JSON-ready dict: EER (as a fraction and in %), minDCF per P_target with its
-    threshold, target / nontarget counts and score statistics."""
+    threshold, target / nontarget counts and score statistics; with the scores read as LLRs, the
+    actual DCF per P_target (``act_dcf``, at the Bayes threshold), ``cllr`` and ``min_cllr``."""
     scores, labels = check_scores_labels(scores, labels)
     points = operating_points(scores, labels)
     eer = compute_eer(scores, labels, points)
@@ -122,6 +217,15 @@ def compute_metrics(scores, labels, p_targets=DEFAULT_P_TARGETS, c_miss=1.0, c_f
         result["min_dcf"][f"{p_target:g}"] = {
             "p_target": p_target, "c_miss": c_miss, "c_fa": c_fa, "min_dcf": dcf.min_dcf,
             "threshold": dcf.threshold, "p_miss": dcf.p_miss, "p_fa": dcf.p_fa,
+        }
+    result["cllr"] = compute_cllr(scores, labels)
+    result["min_cllr"] = compute_min_cllr(scores, labels)
+    result["act_dcf"] = {}
+    for p_target in p_targets:
+        act = compute_act_dcf(scores, labels, p_target, c_miss, c_fa)
+        result["act_dcf"][f"{p_target:g}"] = {
+            "p_target": p_target, "c_miss": c_miss, "c_fa": c_fa, "act_dcf": act.act_dcf,
+            "threshold": act.threshold, "p_miss": act.p_miss, "p_fa": act.p_fa,
         }
     return result
 

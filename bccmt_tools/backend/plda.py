@@ -22,13 +22,13 @@ from typing import Optional
 import numpy as np
 import scipy.linalg
 
-from bccmt_tools.backend.lda import LinearTransform, class_statistics, load_npz
+from bccmt_tools.backend.lda import LinearTransform, check_within_rank, class_statistics, load_npz
 from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, length_normalize, paired_dot
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import atomic_write
 
 
-def estimate_two_covariance(x, labels, num_iters=10, progress=None):
+def estimate_two_covariance(x, labels, num_iters=10, progress=None, where="PLDA training embeddings"):
     """EM estimate of ``(mu, B, W)`` for embeddings ``x`` [N, d] with speaker ``labels``.
 
     Initialised with the moment estimates (between-speaker covariance of speaker means and
@@ -42,6 +42,9 @@ def estimate_two_covariance(x, labels, num_iters=10, progress=None):
         raise BccmtError("PLDA needs at least 2 speakers")
     if np.all(counts < 2):
         raise BccmtError("PLDA needs speakers with at least 2 utterances to estimate within-speaker variance")
+    check_within_rank(within, num_utts, num_speakers, "PLDA", where,
+                      f"reduce the dimension first (train-lda --dim {max(1, min(num_utts - num_speakers, num_speakers - 1))} "
+                      f"or less, then train-plda --lda) or use more embeddings")
     centred_means = class_means - mu
     # Scatter of utterances around their own speaker mean: fixed over iterations.
     scatter_within = within * num_utts
@@ -156,8 +159,10 @@ def apply_chain(x, lda, length_norm, input_dim=None, keys=None, where="embedding
     return x
 
 
-def train_plda(x, labels, lda=None, length_norm=True, num_iters=10, progress=None, keys=None):
-    """Apply the chain (``lda``, length normalisation) to ``x`` and fit a two-covariance PLDA."""
-    prepared = apply_chain(x, lda, length_norm, keys=keys, where="PLDA training embeddings")
-    mu, between, within = estimate_two_covariance(prepared, labels, num_iters, progress)
+def train_plda(x, labels, lda=None, length_norm=True, num_iters=10, progress=None, keys=None,
+               where="PLDA training embeddings"):
+    """Apply the chain (``lda``, length normalisation) to ``x`` and fit a two-covariance PLDA
+    (a singular within-speaker covariance, from too few embeddings, is an error naming ``where``)."""
+    prepared = apply_chain(x, lda, length_norm, keys=keys, where=where)
+    mu, between, within = estimate_two_covariance(prepared, labels, num_iters, progress, where)
     return Plda(mu, between, within, lda, length_norm)

@@ -55,17 +55,38 @@ def _unique_index(keys):
 
 def score_trials(trials, enroll, test, method="cosine", *, trials_where="trials", mean_vector=None,
                  cohort=None, top_n=DEFAULT_TOP_N, plda=None, enroll_spk2utt=None, skip_missing=False,
-                 chunk_size=DEFAULT_CHUNK_SIZE):
+                 chunk_size=DEFAULT_CHUNK_SIZE, spk2utt_where="enrolment spk2utt"):
     """Score ``trials`` (sequence of ``(enroll, test, label)``) with EmbeddingTables ``enroll`` and
     ``test``; returns ScoredTrials in trial order (without skipped trials).
 
     A trial key without an embedding is an error naming it, or with ``skip_missing`` a dropped
-    trial counted in a warning.
+    trial counted in a warning. So is an utterance of an enrolment speaker (``enroll_spk2utt``,
+    read from ``spk2utt_where``) without an embedding: an error, or with ``skip_missing`` a warning
+    counting them, the speaker then averaging the utterances it has.
     """
-    if method not in METHODS:
-        raise BccmtError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
     if len(trials) == 0:
         raise BccmtError(f"{trials_where}: no trials")
+    check_scoring_inputs(method, enroll, test, cohort, plda, mean_vector)
+
+    enroll_ids, test_ids, labels = _columns(trials, trials_where)
+    enroll_groups = _enrollment_groups(enroll_ids, enroll, enroll_spk2utt)
+    if enroll_spk2utt is not None:
+        _check_enrolment_utterances(enroll_groups, enroll_spk2utt, enroll, skip_missing, spk2utt_where)
+    enroll_ids, test_ids, labels = _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test,
+                                                  trials_where, skip_missing)
+    enroll_of = _unique_index(enroll_ids)
+    test_of = _unique_index(test_ids)
+    enroll_index = np.fromiter(map(enroll_of.__getitem__, enroll_ids), dtype=np.int64, count=len(enroll_ids))
+    test_index = np.fromiter(map(test_of.__getitem__, test_ids), dtype=np.int64, count=len(test_ids))
+    score = pair_scorer(list(enroll_of), list(test_of), enroll_groups, enroll, test, method, mean_vector=mean_vector,
+                        cohort=cohort, top_n=top_n, plda=plda, chunk_size=chunk_size)
+    return ScoredTrials(enroll_ids, test_ids, score(enroll_index, test_index), labels)
+
+
+def check_scoring_inputs(method, enroll, test, cohort=None, plda=None, mean_vector=None):
+    """The errors for a method without what it needs, or tables of different dimensions."""
+    if method not in METHODS:
+        raise BccmtError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
     check_same_dim(enroll, test)
     if method == "asnorm":
         if cohort is None:
@@ -76,15 +97,14 @@ def score_trials(trials, enroll, test, method="cosine", *, trials_where="trials"
     if mean_vector is not None and mean_vector.size != enroll.dim:
         raise BccmtError(f"mean vector has dimension {mean_vector.size}, embeddings have {enroll.dim}")
 
-    enroll_ids, test_ids, labels = _columns(trials, trials_where)
-    enroll_groups = _enrollment_groups(enroll_ids, enroll, enroll_spk2utt)
-    enroll_ids, test_ids, labels = _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test,
-                                                  trials_where, skip_missing)
-    enroll_of = _unique_index(enroll_ids)
-    test_of = _unique_index(test_ids)
-    enroll_index = np.fromiter(map(enroll_of.__getitem__, enroll_ids), dtype=np.int64, count=len(enroll_ids))
-    test_index = np.fromiter(map(test_of.__getitem__, test_ids), dtype=np.int64, count=len(test_ids))
 
+def pair_scorer(enroll_keys, test_keys, enroll_groups, enroll, test, method="cosine", *, mean_vector=None,
+                cohort=None, top_n=DEFAULT_TOP_N, plda=None, chunk_size=DEFAULT_CHUNK_SIZE):
+    """``score(enroll_index, test_index) -> scores`` for pairs of rows of ``enroll_keys`` (enrolment
+    ids, each averaging its ``enroll_groups`` utterances) and ``test_keys``: the back-end's
+    preparation (normalisation, projection, cohort statistics) is done once, here; each call only
+    scores pairs. Every pair's score is computed on its own (no dependence on the other pairs of
+    a call), so a trial list scored in pieces gives the same scores as scored at once."""
     def prepare(table, keys):
         matrix = table.matrix[[table.index[key] for key in keys]]
         if method == "plda":
@@ -92,28 +112,31 @@ def score_trials(trials, enroll, test, method="cosine", *, trials_where="trials"
         return prepare_cosine(matrix, keys, mean_vector, table.where)
 
     utt_keys, utt_groups = [], []
-    for group, key in enumerate(enroll_of):
+    for group, key in enumerate(enroll_keys):
         members = enroll_groups[key]
         utt_keys.extend(members)
         utt_groups.extend([group] * len(members))
-    enroll_matrix, counts = group_mean(prepare(enroll, utt_keys), np.asarray(utt_groups), len(enroll_of))
-    test_matrix = prepare(test, list(test_of))
+    enroll_matrix, counts = group_mean(prepare(enroll, utt_keys), np.asarray(utt_groups), len(enroll_keys))
+    test_matrix = prepare(test, list(test_keys))
 
     if method == "plda":
-        scores = plda.llr(enroll_matrix, counts, test_matrix, enroll_index, test_index, chunk_size)
-    else:
-        enroll_matrix = length_normalize(enroll_matrix, list(enroll_of), enroll.where)
-        scores = paired_dot(enroll_matrix, test_matrix, enroll_index, test_index, chunk_size)
-        if method == "asnorm":
-            cohort_matrix = prepare_cosine(cohort.matrix, cohort.keys, mean_vector, cohort.where)
-            if top_n > len(cohort):
-                warn(f"--top-n {top_n} is larger than the cohort {cohort.where} ({len(cohort)}); "
-                     "using the whole cohort")
-                top_n = len(cohort)
-            enroll_stats = cohort_statistics(enroll_matrix, cohort_matrix, top_n, list(enroll_of), enroll.where)
-            test_stats = cohort_statistics(test_matrix, cohort_matrix, top_n, list(test_of), test.where)
-            scores = as_norm(scores, enroll_index, test_index, enroll_stats, test_stats)
-    return ScoredTrials(enroll_ids, test_ids, scores, labels)
+        return lambda enroll_index, test_index: plda.llr(enroll_matrix, counts, test_matrix, enroll_index,
+                                                         test_index, chunk_size)
+    enroll_matrix = length_normalize(enroll_matrix, list(enroll_keys), enroll.where)
+    if method != "asnorm":
+        return lambda enroll_index, test_index: paired_dot(enroll_matrix, test_matrix, enroll_index, test_index,
+                                                           chunk_size)
+    cohort_matrix = prepare_cosine(cohort.matrix, cohort.keys, mean_vector, cohort.where)
+    if top_n > len(cohort):
+        warn(f"--top-n {top_n} is larger than the cohort {cohort.where} ({len(cohort)}); using the whole cohort")
+        top_n = len(cohort)
+    enroll_stats = cohort_statistics(enroll_matrix, cohort_matrix, top_n, list(enroll_keys), enroll.where)
+    test_stats = cohort_statistics(test_matrix, cohort_matrix, top_n, list(test_keys), test.where)
+
+    def score(enroll_index, test_index):
+        raw = paired_dot(enroll_matrix, test_matrix, enroll_index, test_index, chunk_size)
+        return as_norm(raw, enroll_index, test_index, enroll_stats, test_stats)
+    return score
 
 
 def _enrollment_groups(enroll_ids, enroll, enroll_spk2utt):
@@ -125,6 +148,26 @@ def _enrollment_groups(enroll_ids, enroll, enroll_spk2utt):
         else:
             groups[key] = [utt for utt in enroll_spk2utt.get(key, ()) if utt in enroll.index]
     return groups
+
+
+def _check_enrolment_utterances(groups, spk2utt, enroll, skip_missing, where):
+    """Utterances listed for an enrolment speaker but without an embedding: an error naming the
+    first, or with ``skip_missing`` one warning with the count (speakers with none left are
+    dropped by :func:`_keep_scorable`)."""
+    missing = {key: [utt for utt in spk2utt.get(key, ()) if utt not in enroll.index]
+               for key, members in groups.items() if members}
+    missing = {key: utts for key, utts in sorted(missing.items()) if utts}
+    if not missing:
+        return
+    if not skip_missing:
+        key, utts = next(iter(missing.items()))
+        listed = len(spk2utt[key])
+        raise BccmtError(f"{where}: key {key!r}: utterance {utts[0]!r} has no embedding in {enroll.where} "
+                         f"(the enrolment would average {listed - len(utts)} of its {listed} utterances; "
+                         f"use --skip-missing to accept that)")
+    total = sum(len(utts) for utts in missing.values())
+    warn(f"{where}: {total} enrolment utterance(s) of {len(missing)} speaker(s) have no embedding in "
+         f"{enroll.where}; those speakers average the utterances left (--skip-missing)")
 
 
 def _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test, where, skip_missing):

@@ -24,7 +24,10 @@ def cli(exp_dir, num, out_path):
 
     from bccmt_tools.train.checkpoint import average_checkpoints, save_checkpoint
 
-    result = average_checkpoints(exp_dir, num)
+    from bccmt_tools.io.atomic import check_writable
+
     out_path = out_path or os.path.join(exp_dir, "avg_model.pt")
+    check_writable(out_path, "averaged model")  # before loading the checkpoints
+    result = average_checkpoints(exp_dir, num)
     save_checkpoint(result, out_path)
     click.echo(f"averaged {', '.join(result['averaged'])} -> {out_path}", err=True)

@@ -5,6 +5,7 @@ import sys
 import click
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.pipes import no_pipes_option
 
 
 def _num_frames_path(wspecifier):
@@ -53,6 +54,7 @@ class _Progress:
 @click.option("--skip-bad", is_flag=True,
               help="Skip unreadable, empty, too-short or wrong-rate audio (reported on stderr) instead of stopping.")
 @click.option("--num-threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@no_pipes_option
 @click.argument("rspecifier")
 @click.argument("wspecifier")
 def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num_threads, rspecifier, wspecifier):
@@ -60,8 +62,9 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
 
     RSPECIFIER is scp:wav.scp (entries: wav/flac paths, 'cmd |' pipes, ark:offset wav
     references) or a wav archive (ark:wav.ark, ark:- for stdin). WSPECIFIER is any Kaldi
-    wspecifier. A bad entry stops the run with its key, leaving no output files, unless
-    --skip-bad is given. A summary goes to stderr.
+    wspecifier. A bad entry (unreadable, empty, NaN or absurd samples) stops the run with its
+    key, leaving no output files, unless --skip-bad is given; an empty input is an error. A summary
+    goes to stderr.
 
     \b
     Examples:
@@ -76,13 +79,15 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
     import torch
 
     from bccmt_tools.features.fbank import compute_fbank, load_fbank_config, num_frames
-    from bccmt_tools.io.atomic import atomic_write
+    from bccmt_tools.io.atomic import atomic_write, check_writable
     from bccmt_tools.io.audio import iter_audio_table
     from bccmt_tools.io.kaldi_table import TableWriter
 
     torch.set_num_threads(max(1, num_threads))
     config = load_fbank_config(config_path)
     num_frames_path = _num_frames_path(num_frames_spec) if num_frames_spec else None
+    if num_frames_path:  # written last: check it now, not after all the work
+        check_writable(num_frames_path, "--write-num-frames file")
 
     skipped = []
 
@@ -108,6 +113,8 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
                 progress.update()
             if not frame_counts and skipped:
                 raise BccmtError(f"{rspecifier}: all {len(skipped)} utterances were bad; nothing written")
+            if not frame_counts:
+                raise BccmtError(f"{rspecifier}: no utterances (an empty wav.scp or archive); nothing written")
             if num_frames_path:
                 with atomic_write(num_frames_path) as handle:
                     handle.writelines(f"{key} {count}\n" for key, count in frame_counts.items())

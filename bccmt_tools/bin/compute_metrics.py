@@ -1,4 +1,4 @@
-"""EER, minDCF, operating thresholds and score statistics of a score file; DET plot."""
+"""EER, minDCF, actual DCF, Cllr, operating thresholds and score statistics of a score file; DET plot."""
 
 import json
 
@@ -19,13 +19,21 @@ import click
               help="Extra fields stored under 'tags' in the JSON (e.g. trials=vox1_O backend=cosine; read by make-results).")
 @click.option("--det-plot", type=click.Path(dir_okay=False), default=None,
               help="Also draw a DET curve to this image (needs matplotlib).")
+@click.option("--plot", "score_plot", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the DET curve beside target / non-target score histograms with the EER, minDCF "
+                   "(and, for LLRs, Bayes) thresholds to this image (needs matplotlib).")
 @click.argument("scores", type=click.Path(dir_okay=False))
-def cli(trials, p_target_text, c_miss, c_fa, as_json, out, tags, det_plot, scores):
+def cli(trials, p_target_text, c_miss, c_fa, as_json, out, tags, det_plot, score_plot, scores):
     """Compute EER and minDCF of SCORES ('enroll test score [target|nontarget]' lines).
 
     EER is interpolated where the miss and false-alarm rates cross; minDCF uses
     C_miss * P_target * P_miss + C_fa * (1 - P_target) * P_fa, normalised by
     min(C_miss * P_target, C_fa * (1 - P_target)). A trial is accepted when score >= threshold.
+
+    Reading the scores as log-likelihood ratios, it also reports the actual DCF (decisions at the
+    Bayes threshold log((1 - P_target) / P_target * C_fa / C_miss)), Cllr and min Cllr (after the
+    best monotone map, PAV). For raw cosine scores these show how far from LLRs they are; after
+    calibrate-scores, actDCF close to minDCF means the threshold can be chosen from the prior.
 
     \b
     Examples:
@@ -57,6 +65,11 @@ def cli(trials, p_target_text, c_miss, c_fa, as_json, out, tags, det_plot, score
         from bccmt_tools.backend.det import plot_det
 
         plot_det({metrics["tags"].get("backend", "scores"): (scored.scores, labels)}, det_plot, title=scores)
+    if score_plot:
+        from bccmt_tools.backend.score_plots import plot_scores
+
+        plot_scores(scored.scores, labels, metrics, score_plot, name=metrics["tags"].get("backend", "scores"),
+                    title=scores)
     text = json.dumps(metrics, indent=2) + "\n" if as_json else format_metrics(metrics)
     if out:
         with atomic_write(out) as handle:
@@ -84,6 +97,12 @@ def format_metrics(metrics):
         lines.append(f"minDCF(p_target={name}, c_miss={dcf['c_miss']:g}, c_fa={dcf['c_fa']:g}): "
                      f"{dcf['min_dcf']:.4f} (threshold {dcf['threshold']:.6g}, P_miss {dcf['p_miss']:.4f}, "
                      f"P_fa {dcf['p_fa']:.4f})")
+    for name, act in metrics.get("act_dcf", {}).items():
+        lines.append(f"actDCF(p_target={name}, c_miss={act['c_miss']:g}, c_fa={act['c_fa']:g}): "
+                     f"{act['act_dcf']:.4f} (scores read as LLRs; Bayes threshold {act['threshold']:.6g}, "
+                     f"P_miss {act['p_miss']:.4f}, P_fa {act['p_fa']:.4f})")
+    if "cllr" in metrics:
+        lines.append(f"Cllr: {metrics['cllr']:.4f} bits (min Cllr {metrics['min_cllr']:.4f}; scores read as LLRs)")
     lines.append(f"trials: {metrics['num_trials']} ({metrics['num_target']} target, "
                  f"{metrics['num_nontarget']} nontarget)")
     for kind in ("target", "nontarget"):

@@ -3,6 +3,7 @@
 import click
 
 from bccmt_tools.backend.extract import ExtractionOptions
+from bccmt_tools.io.audio_options import audio_input_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,12 +22,15 @@ from bccmt_tools.backend.extract import ExtractionOptions
               help="Longer utterances are embedded in near-equal chunks, averaged weighted by length (0: never).")
 @click.option("--sort-window", type=int, default=ExtractionOptions.sort_window, show_default=True,
               help="Utterances read ahead and sorted by length before batching (memory vs padding).")
-@click.option("--skip-bad", is_flag=True, help="Skip unreadable/empty/NaN utterances (listed on stderr) instead of stopping.")
+@click.option("--skip-bad", is_flag=True,
+              help="Skip unreadable/empty/NaN utterances and audio with too little speech (listed on stderr) "
+                   "instead of stopping.")
 @click.option("--num-threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@audio_input_options
 @click.argument("rspec")
 @click.argument("wspec")
 def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chunk_frames, sort_window, skip_bad,
-        num_threads, rspec, wspec):
+        num_threads, resample, channel, min_speech, vad_trim, rspec, wspec):
     """Embed every utterance of RSPEC and write float32 vectors to WSPEC.
 
     Features get per-utterance mean normalisation when the experiment's config says
@@ -40,6 +44,9 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
       bccmt extract-embeddings --exp exp/bccmt_tiny --input-type wav --device cuda \\
           scp:my/wav.scp ark,t:-
       bccmt compute-fbank scp:wav.scp ark:- | bccmt extract-embeddings --exp exp/x ark:- ark,t:emb.txt
+
+    With --input-type wav, audio with less than --min-speech seconds of speech (silence, a
+    near-empty clip) is an error naming its key, or skipped with --skip-bad.
     """
     from bccmt_tools.backend.extract import Progress, extract_embeddings
     from bccmt_tools.backend.extract_io import count_entries, load_embedder, read_inputs, resolve_device
@@ -68,7 +75,14 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
     done = 0
     try:
         with TableWriter(wspec) as writer:
-            items = read_inputs(rspec, input_type, fbank, on_error, frontend=frontend)
+            items = None
+            if input_type == "wav":  # recordings over a minute stream from disk in bounded memory
+                from bccmt_tools.backend.long_audio import wav_scp_items
+
+                items = wav_scp_items(rspec, fbank, on_error, frontend, min_speech, vad_trim, resample, channel)
+            if items is None:
+                items = read_inputs(rspec, input_type, fbank, on_error, frontend=frontend, min_speech=min_speech,
+                                    vad_trim=vad_trim, resample=resample, channel=channel)
             for key, embedding in extract_embeddings(items, embedder, options, fbank.feature_dim, rspec,
                                                      on_error, progress):
                 writer[key] = embedding

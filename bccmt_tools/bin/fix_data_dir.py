@@ -13,7 +13,12 @@ def cli(data_dir):
     Sorts every file (LC_ALL=C), keeps only utterances present with a valid value in every
     per-utterance file (wav.scp, utt2spk, feats.scp, utt2num_frames, utt2dur, utt2*), rewrites
     spk2utt from utt2spk and restricts spk2* files to the speakers left. The original files are
-    copied to DATA_DIR/.backup/ first. Prints how many utterances and speakers were dropped, and why.
+    copied to a new backup folder first: DATA_DIR/.backup/, or when that exists (an earlier fix)
+    .backup.1/, .backup.2/, ...; a backup is never overwritten, so .backup/ always holds the
+    files from before the first fix. Prints how many utterances and speakers were dropped, and why.
+
+    A data dir without wav.scp and feats.scp, or one that would be left with no utterances (e.g.
+    an empty wav.scp), is an error and stays as it was.
 
     \b
     Example:

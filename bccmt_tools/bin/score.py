@@ -22,7 +22,8 @@ from bccmt_tools.backend.scoring import METHODS
 @click.option("--enroll-spk2utt", type=click.Path(dir_okay=False), default=None,
               help="Enrolment ids of the trials are keys of this spk2utt; their utterances are averaged.")
 @click.option("--skip-missing", is_flag=True,
-              help="Drop trials whose keys have no embedding (warning with a count) instead of stopping.")
+              help="Drop trials whose keys have no embedding (warning with a count) instead of stopping; with "
+                   "--enroll-spk2utt, also average a speaker over the utterances that have one (counted).")
 @click.option("--voxceleb-paths", is_flag=True,
               help="Trial keys are VoxCeleb paths (id10270/5r0dWxy17C8/00001.wav): map them to utterance ids.")
 @click.option("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, show_default=True,
@@ -50,7 +51,6 @@ def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, ski
       bccmt score --enroll-spk2utt enroll/spk2utt my_trials scp:enroll.scp scp:test.scp -
     """
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
-    from bccmt_tools.backend.plda import Plda
     from bccmt_tools.backend.scoring import score_trials, write_scores
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.datadir import read_spk2utt
@@ -64,6 +64,27 @@ def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, ski
         raise BccmtError("--mean-vector does not apply to --method plda (the PLDA model holds its own mean)")
     if chunk_size < 1:
         raise BccmtError("--chunk-size must be at least 1")
+    if plda_path:  # scipy comes with it: imported only when needed (a second of start-up)
+        from bccmt_tools.backend.plda import Plda
+    if scores != "-":  # written last: check it now, not after loading and scoring
+        from bccmt_tools.io.atomic import check_writable
+
+        check_writable(scores, "scores")
+    if trials != "-":  # a file: read in chunks, scored and written in chunks (backend.score_stream)
+        from bccmt_tools.backend.score_stream import score_trial_file
+
+        enroll = load_embeddings(enroll_rspec)
+        test = enroll if test_rspec == enroll_rspec else load_embeddings(test_rspec)
+        written = score_trial_file(
+            trials, enroll, test, scores, method,
+            mean_vector=read_vector(mean_vector, enroll.dim) if mean_vector else None,
+            cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
+            plda=Plda.load(plda_path) if plda_path else None,
+            enroll_spk2utt=read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None,
+            skip_missing=skip_missing, chunk_size=chunk_size, spk2utt_where=enroll_spk2utt or "enrolment spk2utt",
+            map_voxceleb_paths=voxceleb_paths)
+        click.echo(f"score: {written} trials scored with {method}", err=True)
+        return
     trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
     enroll = load_embeddings(enroll_rspec)
     test = enroll if test_rspec == enroll_rspec else load_embeddings(test_rspec)
@@ -73,7 +94,7 @@ def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, ski
         cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
         plda=Plda.load(plda_path) if plda_path else None,
         enroll_spk2utt=read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None,
-        skip_missing=skip_missing, chunk_size=chunk_size)
+        skip_missing=skip_missing, chunk_size=chunk_size, spk2utt_where=enroll_spk2utt or "enrolment spk2utt")
     write_scores(scores, result)
     click.echo(f"score: {len(result.scores)} trials scored with {method}", err=True)
 

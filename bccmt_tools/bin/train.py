@@ -12,7 +12,13 @@ import click
               help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log.")
 @click.option("--teacher", "teacher_dir", default=None, type=click.Path(file_okay=False),
               help="Teacher exp dir (its config.yaml + avg_model.pt or newest checkpoint): enables KD.")
+@click.option("--init-from", "init_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="Start from this trained exp dir (e.g. large-margin fine-tuning): its config.yaml with --config "
+                   "laid over it, its avg_model.pt weights (and classifier, same speakers) as the starting point.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --exp (fresh start if none).")
+@click.option("--overwrite", is_flag=True,
+              help="Start over in an --exp that holds a trained model: deletes everything in it first "
+                   "(checkpoints/, avg_model.pt, model.onnx, log/, embeddings, scores, ...).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Default: cuda when available, else cpu. Under torchrun each process takes its local GPU.")
 @click.option("--data-type", type=click.Choice(["feats", "raw"]), default=None,
@@ -26,14 +32,19 @@ import click
               help="Stop after this many epochs of this run (for time-limited jobs); continue with --resume.")
 @click.option("--num-threads", type=int, default=None, help="Torch intra-op CPU threads (default: torch's choice).")
 @click.option("--no-progress", is_flag=True, help="No tqdm progress bar on stderr.")
-def cli(config_path, data_dir, exp_dir, teacher_dir, resume, device, data_type, seed, num_workers, epochs,
-        overrides, stop_after, num_threads, no_progress):
+def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite, device, data_type, seed,
+        num_workers, epochs, overrides, stop_after, num_threads, no_progress):
     """Train the model of --config on --data into --exp.
 
     Writes the fully resolved config to EXP/config.yaml, one checkpoint per epoch to
     EXP/checkpoints/ (the last trainer.keep_checkpoints kept) and per-epoch lines (each loss term,
     accuracy, LR, samples/s) to EXP/log/train.log. Under torchrun it trains with DDP (gloo on CPU,
     nccl on GPU); only rank 0 logs and saves.
+
+    An --exp that already holds a trained model (checkpoints, avg_model.pt, model.onnx) is
+    refused unless --resume (continue it) or --overwrite (delete it and start over) is given:
+    a fresh run would otherwise replace its checkpoints and leave its old averaged model and
+    exports beside the new config. The training data needs at least 2 speakers.
 
     \b
     Examples:
@@ -44,22 +55,52 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, resume, device, data_type, 
       torchrun --standalone --nproc-per-node 4 $(command -v bccmt) train \\
           --config conf/train/teacher_base_full.yaml \\
           --data data/train --exp exp/teacher_base --device cuda
+      bccmt train --init-from exp/teacher_base --config conf/train/lmft_mini.yaml \\
+          --data data/train --exp exp/teacher_base_lmft        # large-margin fine-tuning
     """
     import torch
 
     from bccmt_tools.train.config import load_config
     from bccmt_tools.train.trainer import Trainer
 
+    import os
+
+    from bccmt_tools.errors import BccmtError
+    from bccmt_tools.train.checkpoint import clear_experiment, refuse_existing_experiment
+
+    if resume and overwrite:
+        raise BccmtError("give --resume (continue the run in --exp) or --overwrite (start over), not both")
+    if overwrite:
+        for option, other in (("--teacher", teacher_dir), ("--init-from", init_dir)):
+            if other and os.path.realpath(other) == os.path.realpath(exp_dir):
+                raise BccmtError(f"{exp_dir}: --overwrite would delete the model that {option} reads from it")
+        if os.environ.get("RANK", "0") == "0" and os.path.isdir(exp_dir):  # torchrun: rank 0 clears
+            removed = clear_experiment(exp_dir)
+            if removed:
+                click.echo(f"train: --overwrite: removed {len(removed)} entries from {exp_dir} "
+                           f"({', '.join(removed[:6])}{', ...' if len(removed) > 6 else ''})", err=True)
+    elif not resume:
+        refuse_existing_experiment(exp_dir)
     extra = list(overrides)
     for key, value in (("data.type", data_type), ("trainer.seed", seed), ("data.num_workers", num_workers),
                        ("trainer.epochs", epochs)):
         if value is not None:
             extra.append(f"{key}={value}")
-    config = load_config(config_path, extra)
+    if init_dir:
+        from bccmt_tools.train.init_from import check_init_dir, init_config
+
+        check_init_dir(init_dir)
+        config = init_config(init_dir, config_path, extra)
+    else:
+        config = load_config(config_path, extra)
     if num_threads:
         torch.set_num_threads(num_threads)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     trainer = Trainer(config, data_dir, exp_dir, teacher_dir=teacher_dir, resume=resume, device=device,
                       stop_after=stop_after, show_progress=not no_progress)
+    if init_dir and trainer.resume_state is None:  # a resumed run continues from its own checkpoints
+        from bccmt_tools.train.init_from import load_initial_weights
+
+        trainer.log.write(load_initial_weights(trainer.objective, init_dir, trainer.dataset.spk2id))
     trainer.run()

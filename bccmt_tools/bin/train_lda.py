@@ -20,10 +20,12 @@ def cli(utt2spk, dim, whiten, rspec, lda_out):
     """
     from bccmt_tools.backend.embeddings import labelled_matrix, load_embeddings
     from bccmt_tools.backend.lda import train_lda
+    from bccmt_tools.io.atomic import check_writable
     from bccmt_tools.io.datadir import read_utt2spk
 
+    check_writable(lda_out, "LDA model")  # before the work
     matrix, labels = labelled_matrix(load_embeddings(rspec), read_utt2spk(utt2spk), utt2spk)
-    lda = train_lda(matrix, labels, dim=dim, whiten=whiten)
+    lda = train_lda(matrix, labels, dim=dim, whiten=whiten, where=rspec)
     lda.save(lda_out)
     click.echo(f"train-lda: {lda.input_dim} -> {lda.output_dim} dims from {matrix.shape[0]} embeddings "
                f"of {len(set(labels.tolist()))} speakers", err=True)

@@ -31,8 +31,11 @@ def cli(utt2spk, lda_path, length_norm, num_iters, rspec, plda_out):
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.datadir import read_utt2spk
 
+    from bccmt_tools.io.atomic import check_writable
+
     if num_iters < 1:
         raise BccmtError("--num-iters must be at least 1")
+    check_writable(plda_out, "PLDA model")  # before the work
     table = load_embeddings(rspec)
     matrix, labels = labelled_matrix(table, read_utt2spk(utt2spk), utt2spk)
     lda = LinearTransform.load(lda_path) if lda_path else None
@@ -42,7 +45,7 @@ def cli(utt2spk, lda_path, length_norm, num_iters, rspec, plda_out):
                    f"trace(within) {np.trace(within):.4g}", err=True)
 
     plda = train_plda(matrix, labels, lda=lda, length_norm=length_norm, num_iters=num_iters,
-                      progress=progress, keys=table.keys)
+                      progress=progress, keys=table.keys, where=rspec)
     plda.save(plda_out)
     click.echo(f"train-plda: {plda.mean.size}-dim PLDA from {matrix.shape[0]} embeddings of "
                f"{len(set(labels.tolist()))} speakers; largest psi {plda.psi[0]:.4g}", err=True)

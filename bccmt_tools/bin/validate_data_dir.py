@@ -24,8 +24,11 @@ def _print_grouped(problems, label, max_shown):
 @click.option("--no-check-entries", is_flag=True, help="Do not check that wav.scp/feats.scp entries exist.")
 @click.option("--max-shown", type=click.IntRange(min=0), default=20, show_default=True,
               help="Print at most this many problems of one kind per file (0 = all); all are counted.")
+@click.option("--no-pipes", is_flag=True,
+              help="Report every wav.scp/feats.scp entry that is a shell command ('cmd |') as an error "
+                   "(also when BCCMT_NO_PIPES=1 is set): check a data dir from elsewhere before using it.")
 @click.argument("data_dir", type=click.Path(file_okay=False))
-def cli(no_check_entries, max_shown, data_dir):
+def cli(no_check_entries, max_shown, no_pipes, data_dir):
     """Validate the data dir DATA_DIR and report every problem, each naming its file and key.
 
     Checks that every file is sorted (LC_ALL=C) without repeated keys, that utt2spk and spk2utt
@@ -34,12 +37,18 @@ def cli(no_check_entries, max_shown, data_dir):
     existing files (audio paths, arks, files named in pipe commands). Utterance ids that do not
     start with their speaker id are warnings. Exits 1 when there are problems.
 
+    Untrusted data: a wav.scp (or feats.scp) value ending in '|' is a shell command, as in Kaldi
+    ('sox a.wav -t wav - |'); every tool that reads the entry runs it through /bin/sh, so a data
+    dir from elsewhere can run any command on your machine. Check with --no-pipes, and read such
+    data with BCCMT_NO_PIPES=1 (or the tools' --no-pipes), which makes pipe entries errors.
+
     \b
     Examples:
       bccmt validate-data-dir data/voxceleb1_test
       bccmt validate-data-dir --no-check-entries data/train
+      bccmt validate-data-dir --no-pipes downloaded/data/test
     """
-    report = validate_data_dir(data_dir, check_entries=not no_check_entries)
+    report = validate_data_dir(data_dir, check_entries=not no_check_entries, refuse_pipes=no_pipes or None)
     _print_grouped(report.warnings, "warning", max_shown)
     _print_grouped(report.errors, "error", max_shown)
     if not report.ok:

@@ -5,6 +5,7 @@ import click
 from bccmt_tools.backend.extract import FBANK_FRONTENDS, ExtractionOptions
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.backend.scoring import METHODS
+from bccmt_tools.io.audio_options import audio_input_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,14 +36,26 @@ from bccmt_tools.backend.scoring import METHODS
               help="Labelled score file (same model and back-end) whose operating point gives the threshold.")
 @click.option("--operating-point", default="eer", show_default=True,
               help="With --calibrate-on: eer, mindcf0.01, mindcf0.05 (any mindcf<P_target>).")
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False), default=None,
+              help="Calibration JSON (bccmt train-calibration, same model and back-end): print "
+                   "'enroll test score llr', and decisions with --p-target (or --threshold on the LLR).")
+@click.option("--p-target", type=float, default=None,
+              help="With --calibration: prior of a target trial; accept when llr >= "
+                   "log((1 - P) / P * C_fa / C_miss), the Bayes threshold (4.595 at 0.01).")
+@click.option("--c-miss", type=float, default=1.0, show_default=True, help="With --p-target: cost of a miss.")
+@click.option("--c-fa", type=float, default=1.0, show_default=True, help="With --p-target: cost of a false alarm.")
 @click.option("--voxceleb-paths", is_flag=True, help="Trial keys are VoxCeleb paths; map them to utterance ids.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 @click.option("--batch-size", type=int, default=ExtractionOptions.batch_size, show_default=True)
 @click.option("--num-threads", type=int, default=1, show_default=True, help="CPU threads (torch or onnxruntime).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write decisions here instead of stdout.")
-def cli(exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, trials, method, mean_vector,
-        cohort_rspec, top_n, plda_path, enroll_spk2utt, threshold, calibrate_on, operating_point, voxceleb_paths,
-        device, batch_size, num_threads, out):
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out audio that cannot be used (unreadable, corrupt, too little speech; each named on "
+                   "stderr) and drop the trials that need it (counted), instead of stopping.")
+@audio_input_options
+def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, trials, method, mean_vector,
+        cohort_rspec, top_n, plda_path, enroll_spk2utt, threshold, calibrate_on, operating_point, calibration_path,
+        p_target, c_miss, c_fa, voxceleb_paths, device, batch_size, num_threads, out):
     """Print 'enroll test score accept|reject' for every trial of --trials, from the audio in
     --wav-scp. Without --threshold or --calibrate-on, the scores are printed without decisions.
 
@@ -52,12 +65,21 @@ def cli(exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, t
       bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials \\
           --calibrate-on exp/bccmt_tiny/scores/vox1_O.cosine --operating-point mindcf0.01 --out decisions.txt
       bccmt verify --onnx exp/bccmt_tiny/model.onnx --wav-scp my/wav.scp --trials my/trials --threshold 0.45
+      bccmt verify --exp exp/bccmt_tiny --wav-scp my/wav.scp --trials my/trials \\
+          --calibration exp/bccmt_tiny/calibration/cosine.json --p-target 0.01
+
+    With --calibration the scores become log-likelihood ratios and --p-target picks the decision
+    threshold from the prior and the costs (no threshold to tune): lines are
+    'enroll test score llr accept|reject'.
 
     With --onnx nothing imports torch (onnxruntime, numpy, scipy, soundfile, kaldiio and click suffice).
+
+    Audio with less than --min-speech seconds of speech (digital silence, a 50 ms clip) is
+    refused with its key named, never scored: an embedding of no speech can look like anybody.
+    --skip-bad leaves such audio and its trials out instead.
     """
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
     from bccmt_tools.backend.extract_io import load_embedder, resolve_device
-    from bccmt_tools.backend.plda import Plda
     from bccmt_tools.backend.scoring import score_trials
     from bccmt_tools.backend.verify import decide, embed_audio, format_decisions, needed_audio, threshold_from_scores
     from bccmt_tools.errors import BccmtError
@@ -65,8 +87,35 @@ def cli(exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, t
     from bccmt_tools.io.datadir import read_spk2utt
     from bccmt_tools.io.trials import Trial, read_trials
 
+    if plda_path:  # scipy comes with the PLDA: imported only when used (start-up time of verify)
+        from bccmt_tools.backend.plda import Plda
+
+    if out:  # before any work: a path we cannot write fails now, not after the embeddings
+        from bccmt_tools.io.atomic import check_writable
+
+        check_writable(out, "decisions")
+    skipped_audio = []
+
+    def skip_audio(key, error):
+        skipped_audio.append(key)
+        click.echo(f"verify: skipped {key}: {error.message}", err=True)
+
     if threshold is not None and calibrate_on:
         raise BccmtError("give --threshold or --calibrate-on, not both")
+    calibration = None
+    if p_target is not None and not calibration_path:
+        raise BccmtError("--p-target needs --calibration (LLRs to compare with the Bayes threshold)")
+    if calibration_path:
+        from bccmt_tools.backend.calibration import Calibration
+        from bccmt_tools.backend.metrics import bayes_threshold
+
+        if calibrate_on:
+            raise BccmtError("give --calibration (LLRs, Bayes threshold) or --calibrate-on (score threshold), not both")
+        if p_target is not None and threshold is not None:
+            raise BccmtError("give --p-target (Bayes threshold) or --threshold (on the LLR), not both")
+        calibration = Calibration.load(calibration_path)
+        if p_target is not None:
+            threshold = bayes_threshold(p_target, c_miss, c_fa)
     trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
     spk2utt = read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None
     audio_trials = trial_list
@@ -91,12 +140,26 @@ def cli(exp_dir, checkpoint, onnx_path, fbank_config, fbank_frontend, wav_scp, t
     if fbank_frontend == "auto":
         fbank_frontend = "numpy" if onnx_path else "torchaudio"
     options = ExtractionOptions(batch_size=batch_size, cmn=cmn)
-    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp, fbank_frontend)
+    durations = {} if calibration is not None else None
+    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp, fbank_frontend,
+                        durations=durations, on_error=skip_audio if skip_bad else None, min_speech=min_speech,
+                        vad_trim=vad_trim, resample=resample, channel=channel)
     scored = score_trials(trial_list, table, table, method, trials_where=trials,
                           mean_vector=read_vector(mean_vector, table.dim) if mean_vector else None,
                           cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
-                          plda=Plda.load(plda_path) if plda_path else None, enroll_spk2utt=spk2utt)
-    if threshold is None:
+                          plda=Plda.load(plda_path) if plda_path else None, enroll_spk2utt=spk2utt,
+                          skip_missing=bool(skipped_audio))
+    if calibration is not None:
+        from bccmt_tools.backend.verify import calibrated_llrs, format_llr_decisions
+
+        llrs = calibrated_llrs(calibration, scored, table, durations, spk2utt, trials)
+        text = format_llr_decisions(scored, llrs, threshold)
+        if threshold is not None:
+            accepted = int((llrs >= threshold).sum())
+            click.echo(f"verify: LLR threshold {threshold:.6g}"
+                       + (f" (Bayes, P_target {p_target:g})" if p_target is not None else "")
+                       + f": {accepted} accepted, {len(llrs) - accepted} rejected", err=True)
+    elif threshold is None:
         text = "".join(f"{e} {t} {s:.6f}\n" for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist()))
     else:
         decisions = decide(scored, threshold)

@@ -19,6 +19,7 @@ import torch
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.cmn import mean_normalize
 from bccmt_tools.io.datadir import read_kv, read_utt2spk
+from bccmt_tools.io.pipes import check_pipe_allowed
 
 
 def build_spk2id(utt2spk):
@@ -106,6 +107,7 @@ class FeatsCropDataset(_SpeakerDataset):
         utt = self.table.utts[index]
         value = self.table.entries[utt]
         where = f"{self.table.table_path}: key {utt!r}"
+        check_pipe_allowed(value, where)  # 'cmd |' values run through /bin/sh unless BCCMT_NO_PIPES
         try:
             feats = kaldiio.load_mat(value)
         except Exception as exc:  # kaldiio raises many types for bad arks

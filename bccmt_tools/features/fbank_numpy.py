@@ -16,6 +16,7 @@ torchaudio's own float32 rounding is that large. Speed is on a par with torchaud
 
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -117,66 +118,107 @@ def frame_signal(waveform, window_size, window_shift, snip_edges):
     ``round(n / shift)`` frames centred on multiples of the shift, reflected at both ends.
     """
     n = waveform.shape[0]
-    if snip_edges:
-        count = 0 if n < window_size else 1 + (n - window_size) // window_shift
-        first = 0
-    else:
-        count = (n + window_shift // 2) // window_shift
-        first = window_shift // 2 - window_size // 2
+    count, first = frame_count(n, window_size, window_shift, snip_edges)
     if count == 0:
         return np.zeros((0, window_size), dtype=waveform.dtype)
-    span = np.arange(first, first + (count - 1) * window_shift + window_size)
-    if first < 0 or span[-1] >= n:
-        waveform = waveform[_reflect(span, n)]
+    last = first + (count - 1) * window_shift + window_size  # one past the last sample used
+    if first < 0 or last > n:
+        waveform = waveform[_reflect(np.arange(first, last), n)]
     else:
-        waveform = waveform[first:span[-1] + 1]
+        waveform = waveform[first:last]
     return np.lib.stride_tricks.sliding_window_view(waveform, window_size)[::window_shift][:count]
 
 
-def _log_energy(frames, energy_floor):
-    log_energy = np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLOAT32_EPSILON))
+def frame_count(num_samples, window_size, window_shift, snip_edges):
+    """``(frames, first sample of frame 0)`` of Kaldi's framing (the first sample is negative,
+    i.e. reflected, without ``snip_edges``).
+
+    >>> frame_count(16000, 400, 160, True), frame_count(16000, 400, 160, False)
+    ((98, 0), (100, -120))
+    """
+    if snip_edges:
+        return (0 if num_samples < window_size else 1 + (num_samples - window_size) // window_shift), 0
+    return (num_samples + window_shift // 2) // window_shift, window_shift // 2 - window_size // 2
+
+
+def _log_energy(frames, energy_floor, out):
+    np.log(np.maximum(np.einsum("ij,ij->i", frames, frames), FLOAT32_EPSILON), out=out)
     if energy_floor > 0.0:
-        log_energy = np.maximum(log_energy, math.log(energy_floor))
-    return log_energy
+        np.maximum(out, math.log(energy_floor), out=out)
+    return out
 
 
-def _mel_energies(power, banks):
-    """``power @ banks.T`` as matrix products small enough that OpenBLAS keeps them on the calling
-    thread: its worker threads would otherwise spin between the calls and, on a busy machine,
-    take the CPU from the numpy work in between (measured: 2-7x slower overall on 2 shared cores)."""
+def _mel_energies(power, banks, out):
+    """``power @ banks.T`` into ``out``, as matrix products small enough that OpenBLAS keeps them
+    on the calling thread: its worker threads would otherwise spin between the calls and, on a
+    busy machine, take the CPU from the numpy work in between (measured: 2-7x slower overall on
+    2 shared cores)."""
     rows = max(1, SMALL_GEMM_SIZE // (banks.shape[0] * banks.shape[1]))
     banks_t = banks.T
-    feats = np.empty((power.shape[0], banks.shape[0]))
     for start in range(0, power.shape[0], rows):
-        np.matmul(power[start:start + rows], banks_t, out=feats[start:start + rows])
-    return feats
+        np.matmul(power[start:start + rows], banks_t, out=out[start:start + rows])
+    return out
 
 
-def _fbank_block(frames, config, window, banks, fft_size, rng):
-    """Features of a block of frames (a float64 copy, modified in place)."""
+class _Workspace:
+    """Buffers reused from block to block and call to call (no allocation, hence no page faults,
+    in the inner loop): frames, pre-emphasis, spectrum, power and mel energies of one block."""
+
+    def __init__(self, rows, window_size, fft_size, num_bins):
+        self.rows = rows
+        self.frames = np.empty((rows, window_size))
+        self.previous = np.empty((rows, window_size - 1))
+        self.spectrum = np.empty((rows, fft_size // 2 + 1), dtype=np.complex128)
+        self.power = np.empty((rows, fft_size // 2))
+        self.scratch = np.empty((rows, fft_size // 2))
+        self.mel = np.empty((rows, num_bins))
+        self.energy = np.empty(rows)
+
+
+_LOCAL = threading.local()  # one set of buffers per thread: the functions stay thread-safe
+
+
+def _workspace(rows, window_size, fft_size, num_bins):
+    cache = getattr(_LOCAL, "workspaces", None)
+    if cache is None:
+        cache = _LOCAL.workspaces = {}
+    key = (window_size, fft_size, num_bins)
+    space = cache.get(key)
+    if space is None or space.rows < rows:
+        if len(cache) >= 4:
+            cache.clear()
+        space = cache[key] = _Workspace(rows, window_size, fft_size, num_bins)
+    return space
+
+
+def _fbank_block(frames, config, window, banks, fft_size, rng, space):
+    """Features ``[m, bins (+1)]`` of a block of ``m`` frames already in ``frames`` (float64
+    rows of ``space.frames``, modified in place); returns a view of ``space``'s buffers."""
+    m = frames.shape[0]
     if config.dither > 0.0:
         frames += config.dither * rng.standard_normal(frames.shape)
     if config.remove_dc_offset:
         frames -= frames.mean(axis=1, keepdims=True)
+    log_energy = space.energy[:m]
     if config.use_energy and config.raw_energy:
-        log_energy = _log_energy(frames, config.energy_floor)
+        _log_energy(frames, config.energy_floor, log_energy)
     if config.preemphasis_coefficient != 0.0:
-        # x[j] -= c * x[j - 1] on the unmodified x (the product is a new array), x[-1] taken as x[0]
-        frames[:, 1:] -= config.preemphasis_coefficient * frames[:, :-1]
+        # x[j] -= c * x[j - 1] on the unmodified x (a copy of the product first), x[-1] taken as x[0]
+        previous = np.multiply(frames[:, :-1], config.preemphasis_coefficient, out=space.previous[:m])
+        frames[:, 1:] -= previous
         frames[:, 0] *= 1.0 - config.preemphasis_coefficient
     frames *= window
     if config.use_energy and not config.raw_energy:
-        log_energy = _log_energy(frames, config.energy_floor)
-    spectrum = np.fft.rfft(frames, n=fft_size, axis=1)[:, :fft_size // 2]  # Nyquist bin has no mel weight
-    power = spectrum.real ** 2 + spectrum.imag ** 2
+        _log_energy(frames, config.energy_floor, log_energy)
+    spectrum = np.fft.rfft(frames, n=fft_size, axis=1, out=space.spectrum[:m])[:, :fft_size // 2]
+    power = np.square(spectrum.real, out=space.power[:m])  # the Nyquist bin has no mel weight
+    power += np.square(spectrum.imag, out=space.scratch[:m])
     if not config.use_power:
-        power = np.sqrt(power)
-    feats = _mel_energies(power, banks)
+        np.sqrt(power, out=power)
+    feats = _mel_energies(power, banks, space.mel[:m])
     if config.use_log_fbank:
-        feats = np.log(np.maximum(feats, FLOAT32_EPSILON))
-    if config.use_energy:
-        feats = np.concatenate([log_energy[:, None], feats], axis=1)
-    return feats
+        np.log(np.maximum(feats, FLOAT32_EPSILON, out=feats), out=feats)
+    return feats, log_energy
 
 
 def compute_fbank_numpy(samples, config=None, rng=None):
@@ -193,17 +235,27 @@ def compute_fbank_numpy(samples, config=None, rng=None):
     samples = np.asarray(samples)
     if samples.ndim != 1:
         raise BccmtError(f"compute_fbank_numpy: expected 1-D mono samples, got shape {samples.shape}")
+    if not np.issubdtype(samples.dtype, np.floating):
+        samples = samples.astype(np.float64)
     window_size, window_shift, fft_size = frame_geometry(config)
     banks = mel_banks(config.num_mel_bins, fft_size, float(config.sample_rate), float(config.low_freq),
                       float(config.high_freq))
     window = window_function(config.window_type, window_size)
     if config.dither > 0.0 and rng is None:
         rng = np.random.default_rng()
-    frames = frame_signal(samples.astype(np.float64) * INT16_SCALE, window_size, window_shift, config.snip_edges)
+    frames = frame_signal(samples, window_size, window_shift, config.snip_edges)  # a view: no copy
     feats = np.empty((frames.shape[0], config.feature_dim), dtype=np.float32)
+    if frames.shape[0] == 0:
+        return feats
+    space = _workspace(min(BLOCK_FRAMES, frames.shape[0]), window_size, fft_size, config.num_mel_bins)
+    offset = 1 if config.use_energy else 0
     # Blocks of frames small enough to stay in cache through every step (about 2.5x faster on
     # long audio than whole-utterance arrays); the dither draws come out the same either way.
     for start in range(0, frames.shape[0], BLOCK_FRAMES):
-        block = np.array(frames[start:start + BLOCK_FRAMES], dtype=np.float64)
-        feats[start:start + BLOCK_FRAMES] = _fbank_block(block, config, window, banks, fft_size, rng)
+        view = frames[start:start + BLOCK_FRAMES]
+        block = np.multiply(view, INT16_SCALE, out=space.frames[:view.shape[0]], dtype=np.float64)
+        mel, log_energy = _fbank_block(block, config, window, banks, fft_size, rng, space)
+        feats[start:start + view.shape[0], offset:] = mel
+        if config.use_energy:
+            feats[start:start + view.shape[0], 0] = log_energy
     return feats

@@ -1,19 +1,92 @@
-"""Write-then-rename, so that a killed run never leaves a complete-looking partial file."""
+"""Write-then-rename, so that a killed run never leaves a complete-looking partial file.
+
+Temporaries are named ``.NAME.XXXXXXXX.tmp`` beside the output ``NAME``. A run killed before its
+rename leaves one behind; the next successful write of the same output removes it
+(:func:`remove_stale_temporaries`). :func:`check_writable` lets a tool refuse an output folder it
+cannot write to before it does any work.
+"""
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from bccmt_tools.errors import BccmtError
+
+# mkstemp/mkdtemp add 8 characters from this alphabet between prefix and suffix.
+_RANDOM_PART = "[a-z0-9_]{8}"
 
 
 def temp_name_for(path):
     """A unique temporary name beside ``path`` (same folder, so ``os.replace`` is atomic)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent or "."))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent or "."))
+    except OSError as exc:
+        raise BccmtError(f"{path}: cannot write here: {exc.strerror or exc} in {path.parent or '.'}") from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; final files get the usual mode
     return tmp
+
+
+def remove_stale_temporaries(path, keep=None):
+    """Delete the temporaries (files ``.NAME.XXXXXXXX.tmp``, folders ``.NAME.XXXXXXXX``) that
+    killed earlier writes of ``path`` left beside it; ``keep`` is spared. Returns the names removed.
+
+    >>> remove_stale_temporaries("/tmp/bccmt-doctest-nothing-here.txt")
+    []
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{_RANDOM_PART}(\.tmp)?$")
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.match(entry.name) or (keep is not None and Path(keep).name == entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if entry.name.endswith(".tmp"):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.endswith(".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        else:
+            continue
+        removed.append(entry.name)
+    return sorted(removed)
+
+
+def check_writable(path, what="output"):
+    """Raise a one-line :class:`BccmtError` unless ``path`` can be written: its folder (or the
+    nearest existing folder above it, which would be created) is writable and ``path`` is not a
+    folder. Call it before the work, so a bad output path fails at once.
+
+    >>> check_writable("/etc/passwd/out.txt")
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: /etc/passwd/out.txt: cannot write the output: /etc/passwd is not a folder
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BccmtError(f"{path}: cannot write the {what}: it is a folder")
+    folder = path.parent if str(path.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BccmtError(f"{path}: cannot write the {what}: {folder} is not a folder")
+    try:  # a real attempt: permission bits do not stop root, read-only mounts stop everybody
+        fd, probe = tempfile.mkstemp(prefix=".bccmt-write-check.", dir=str(folder))
+    except OSError as exc:
+        raise BccmtError(f"{path}: cannot write the {what}: {folder} is not writable "
+                         f"({exc.strerror or exc}; choose another path)") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _umask():
@@ -30,7 +103,7 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     ...     _ = f.write("utt1 spk1\\n")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path)
     tmp = temp_name_for(path)
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as handle:
@@ -40,6 +113,14 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    remove_stale_temporaries(path)
+
+
+def _make_folder(path):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BccmtError(f"{path}: cannot create its folder: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -51,8 +132,11 @@ def atomic_directory(path):
     ...     _ = (work / "utt2spk").write_text("u1 s1\\n")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    _make_folder(path)
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise BccmtError(f"{path}: cannot write here: {exc.strerror or exc} in {path.parent}") from None
     try:
         yield work
         if path.exists():
@@ -61,3 +145,4 @@ def atomic_directory(path):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    remove_stale_temporaries(path)

@@ -10,8 +10,14 @@ Entry forms (the value column of ``wav.scp``):
 * ``/data/a.m4a`` (also aac, mp3, ogg, opus, ...) - decoded in-process by PyAV
   (:mod:`bccmt_tools.io.compressed`), no ``ffmpeg`` binary needed;
 * ``ffmpeg -nostdin -loglevel error -i a.m4a -f wav -ar 16000 -ac 1 - |`` - a shell command whose
-  stdout is a wav file (its exit status is checked);
+  stdout is a wav file (its exit status is checked); it runs through ``/bin/sh``, so a ``wav.scp``
+  from elsewhere can run any command: ``BCCMT_NO_PIPES=1`` (``--no-pipes``) refuses pipes
+  (:mod:`bccmt_tools.io.pipes`);
 * ``/data/wav.ark:1234`` or ``ark:/data/wav.ark:1234`` - a wav entry inside a Kaldi archive.
+
+Samples are checked once here, for every tool: NaN, infinite or absurdly large values (beyond
+``MAX_SAMPLE_MAGNITUDE``, far outside [-1, 1]) are an error naming the key, and a wav file shorter
+than its header announces (cut off in a copy or download) is read with a warning.
 
 >>> samples = read_audio("/data/a.wav", where="data/x/wav.scp: key 'a'")  # doctest: +SKIP
 >>> for key, samples in iter_wav_scp("scp:data/x/wav.scp"):  # doctest: +SKIP
@@ -25,10 +31,16 @@ import subprocess
 
 import numpy as np
 
-from bccmt_tools.errors import BccmtError, skip_or_raise
+from bccmt_tools.errors import BccmtError, skip_or_raise, warn
 from bccmt_tools.io.compressed import decode_compressed, is_compressed
+from bccmt_tools.io.pipes import check_pipe_allowed
 
 INT16_SCALE = 32768.0
+#: Larger sample magnitudes are corrupt data, not audio: [-1, 1] is full scale, and even a float
+#: file holding int16-scaled values stays below 32768.
+MAX_SAMPLE_MAGNITUDE = 65536.0
+# libsndfile's log line for a wav data chunk longer than the file: "data : 32000 (should be 15978)"
+_SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 # "path:offset" with an optional "[slice]" (kaldiio's syntax), e.g. "/x/wav.ark:1234".
 _ARK_REFERENCE = re.compile(r"^(?:ark:)?(?P<path>.+):(?P<offset>\d+)(?P<slice>\[[^\]]*\])?$")
@@ -58,6 +70,7 @@ def read_audio(entry, sample_rate=16000, resample=False, where="", channel=None)
     if not entry:
         raise BccmtError(f"{_prefix(where)}empty wav.scp entry")
     if is_pipe(entry):
+        check_pipe_allowed(entry, where)
         samples, rate, source = _read_pipe(entry, where)
     elif os.path.isfile(entry):
         samples, rate, source = _read_file(entry, where)
@@ -87,10 +100,27 @@ def _read_file(path, where):
         return samples, rate, path
 
     try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(path) as handle:
+            samples = handle.read(dtype="float32", always_2d=True)
+            rate, log = handle.samplerate, handle.extra_info
     except Exception as exc:  # libsndfile errors, truncated headers, unknown formats
         raise BccmtError(f"{_prefix(where)}cannot read audio {path}: {_one_line(exc)}") from None
+    _warn_if_truncated(log, samples.shape, rate, path, where)
     return samples, rate, path
+
+
+def _warn_if_truncated(log, shape, rate, path, where):
+    """Warn when libsndfile found a wav data chunk longer than the file (a cut-off copy)."""
+    found = _SHORT_DATA_CHUNK.search(log or "")
+    if not found or not shape[0]:
+        return
+    announced, present = int(found.group(1)), int(found.group(2))
+    if announced <= present:
+        return
+    expected = int(round(shape[0] * announced / max(present, 1)))
+    warn(f"{_prefix(where)}{path} is truncated: its header announces about {expected} frames "
+         f"({expected / rate:.2f} s), the file holds {shape[0]} ({shape[0] / rate:.2f} s); "
+         f"using what is there (copy the file again to get all of it)")
 
 
 def _read_pipe(entry, where):
@@ -140,7 +170,8 @@ def _int_to_float(data):
 
 
 def _finish(samples, rate, source, sample_rate, resample, where, channel):
-    """Pick the channel, check emptiness and rate, resample when asked; returns 1-D float32."""
+    """Pick the channel, check emptiness, the samples (:func:`check_samples`) and the rate,
+    resample when asked; returns 1-D float32."""
     if samples.ndim == 1:
         samples = samples[:, None]
     if samples.shape[0] == 0:
@@ -148,18 +179,42 @@ def _finish(samples, rate, source, sample_rate, resample, where, channel):
     channels = samples.shape[1]
     if channel is None:
         if channels != 1:
-            raise BccmtError(f"{_prefix(where)}{source} has {channels} channels; pick one with a channel option")
+            raise BccmtError(f"{_prefix(where)}{source} has {channels} channels; pick one with --channel N "
+                             f"(0-based)")
         channel = 0
     elif not 0 <= channel < channels:
         raise BccmtError(f"{_prefix(where)}{source} has {channels} channel(s); there is no channel {channel}")
     mono = np.ascontiguousarray(samples[:, channel], dtype=np.float32)
+    check_samples(mono, rate, source, where)
     if rate != sample_rate:
         if not resample:
             raise BccmtError(
-                f"{_prefix(where)}{source} has sample rate {rate} Hz, expected {sample_rate} Hz (use resampling to convert)"
+                f"{_prefix(where)}{source} has sample rate {rate} Hz, expected {sample_rate} Hz (convert it with "
+                f"--resample)"
             )
         mono = resample_audio(mono, rate, sample_rate)
     return mono
+
+
+def check_samples(samples, rate, source="audio", where=""):
+    """Raise a one-line :class:`BccmtError` when ``samples`` hold NaN or infinite values, or values
+    beyond :data:`MAX_SAMPLE_MAGNITUDE` (features of such audio are NaN or meaningless).
+
+    >>> check_samples(np.array([0.0, np.nan, 0.5], dtype=np.float32), 16000, "a.wav", "wav.scp: key 'u1'")
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: wav.scp: key 'u1': a.wav has 1 NaN or infinite sample(s), the first at 0.000 s (a corrupt file; its features would be NaN)
+    """
+    finite = np.isfinite(samples)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise BccmtError(f"{_prefix(where)}{source} has {int(samples.size - finite.sum())} NaN or infinite "
+                         f"sample(s), the first at {first / rate:.3f} s (a corrupt file; its features would be NaN)")
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if peak > MAX_SAMPLE_MAGNITUDE:
+        first = int(np.argmax(np.abs(samples) > MAX_SAMPLE_MAGNITUDE))
+        raise BccmtError(f"{_prefix(where)}{source} has samples up to {peak:.3g} (first at {first / rate:.3f} s), "
+                         f"far outside the [-1, 1] of audio (a corrupt or mis-scaled float file)")
 
 
 def resample_audio(samples, orig_rate, new_rate):

@@ -189,14 +189,39 @@ class FixReport:
         return lines
 
 
+def next_backup_folder(path):
+    """``path/.backup`` when free, else ``.backup.1``, ``.backup.2``, ...: an earlier backup is
+    never overwritten (a second fix would otherwise replace the originals with fixed files).
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> next_backup_folder(folder).name
+    '.backup'
+    >>> (folder / ".backup").mkdir(); next_backup_folder(folder).name
+    '.backup.1'
+    """
+    path = Path(path)
+    candidate, number = path / ".backup", 0
+    while candidate.exists():
+        number += 1
+        candidate = path / f".backup.{number}"
+    return candidate
+
+
 def fix_data_dir(path):
     """Sort every file, keep only utterances present (and valid) in every per-utterance file,
-    rewrite ``spk2utt`` from ``utt2spk``, restrict ``spk2*`` files; originals go to ``path/.backup/``.
+    rewrite ``spk2utt`` from ``utt2spk``, restrict ``spk2*`` files; originals go to a new backup
+    folder (``path/.backup/``, then ``.backup.1/``, ...; see :func:`next_backup_folder`).
+
+    A data dir with neither ``wav.scp`` nor ``feats.scp``, or one that fixing would leave without
+    utterances, is an error and is left unchanged.
     """
     import shutil
 
     data = DataDir(path)
     _reject_segments(data)
+    if not (data.has("wav.scp") or data.has("feats.scp")):
+        raise BccmtError(f"{data.path}: no wav.scp or feats.scp: nothing to check the utterances against "
+                         "(a data dir needs one of them); nothing changed")
     names = data.per_utt_files()
     tables, bad_by_file = {}, {}
     for name in names:
@@ -227,9 +252,13 @@ def fix_data_dir(path):
         if whys:
             dropped.add(utt)
     keep = universe - dropped
+    if not keep:
+        worst = max(reasons.items(), key=lambda item: item[1])[0] if reasons else "no utterances in utt2spk"
+        raise BccmtError(f"{data.path}: fixing would leave no utterances (all {len(universe)} dropped; most often: "
+                         f"{worst}); nothing changed (check the files named)")
 
-    backup = data.path / ".backup"
-    backup.mkdir(exist_ok=True)
+    backup = next_backup_folder(data.path)
+    backup.mkdir()
     for name in data.present_files():
         shutil.copy2(data.file(name), backup / name)
     spk_tables = {name: _read_kv_lenient(data.file(name))[0] for name in data.per_spk_files()}

@@ -11,6 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
+from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.datadir import SPK2UTT, DataDir, is_per_utt_file, numbered_lines, split_kv_line
 
 #: Extensions of files that a ``wav.scp`` pipe command reads (checked for existence).
@@ -154,14 +155,19 @@ def _check_values(data, tables, report):
                 report.error(path, "bad value", f"{path}: key {key!r}: expected a {kind}, got {value!r}")
 
 
-def validate_data_dir(path, check_entries=True):
+def validate_data_dir(path, check_entries=True, refuse_pipes=None):
     """Check a data dir and return a ValidationReport listing every problem found.
 
     Checks: required files, C-sorted unique keys, ``utt2spk``/``spk2utt`` agreement, equal key
     sets in the per-utterance files, positive ``utt2num_frames``/``utt2dur``, and (unless
     ``check_entries`` is False) that ``wav.scp``/``feats.scp`` entries point at existing files.
-    Utterance ids not prefixed by their speaker id are warnings.
+    Utterance ids not prefixed by their speaker id are warnings. With ``refuse_pipes`` (default:
+    when ``BCCMT_NO_PIPES`` is set) every ``cmd |`` entry is an error: reading it runs the command.
     """
+    from bccmt_tools.io.pipes import is_pipe, pipes_allowed
+
+    if refuse_pipes is None:
+        refuse_pipes = not pipes_allowed()
     report = ValidationReport(path)
     if not Path(path).is_dir():
         report.error(path, "missing", f"{path}: no such directory")
@@ -197,6 +203,13 @@ def validate_data_dir(path, check_entries=True):
                 report.error(file_path, "extra key", f"{file_path}: key {key!r}: speaker not in utt2spk")
         report.num_utts, report.num_spks = len(utt2spk), len(speakers)
     _check_values(data, tables, report)
+    if refuse_pipes:
+        for name in SCP_FILES:
+            file_path = data.file(name)
+            for key, value in tables.get(name, {}).items():
+                if is_pipe(value):
+                    report.error(file_path, "pipe", f"{file_path}: key {key!r}: a shell command ({value.strip()!r}) "
+                                 "that reading it would run; refused (--no-pipes)")
     if check_entries:
         file_sizes = {}
         for name in SCP_FILES:

@@ -19,7 +19,8 @@ from kaldiio.matio import save_ark
 from kaldiio.utils import open_like_kaldi, parse_specifier
 
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.atomic import temp_name_for
+from bccmt_tools.io.atomic import remove_stale_temporaries, temp_name_for
+from bccmt_tools.io.pipes import check_pipe_allowed
 
 
 def _is_stream(name):
@@ -63,6 +64,7 @@ def read_table(rspecifier):
         fds = {}
         try:
             for key, value, _number in read_scp_lines(path):
+                check_pipe_allowed(value, f"{path}: key {key!r}")  # 'cmd |' values run through /bin/sh
                 try:
                     yield key, kaldiio.load_mat(value, fd_dict=fds)
                 except BccmtError:
@@ -144,7 +146,10 @@ class TableWriter:
     def _ensure_dir(path):
         directory = os.path.dirname(path)
         if directory:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise BccmtError(f"{path}: cannot create its folder: {exc.strerror or exc}") from None
         return path
 
     def write(self, key, value):
@@ -177,6 +182,7 @@ class TableWriter:
                 continue
             if success:
                 os.replace(tmp, final)
+                remove_stale_temporaries(final)  # left by killed earlier runs writing the same output
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)

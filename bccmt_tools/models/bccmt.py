@@ -2,7 +2,7 @@
 
 ``attention: temporal`` is the proposed model (BC-LMHSA-1D + BC-IRFFN blocks); ``attention:
 spectro_temporal`` the conventional one (2D LMHSA + CMT's depthwise IRFFN). Every choice of
-``docs/model_spec.md`` is a field of ``BccmtConfig``; ``size`` fills the fields left unset.
+``docs/model.md`` is a field of ``BccmtConfig``; ``size`` fills the fields left unset.
 
 >>> model = BCCMT(BccmtConfig(size="tiny"))
 >>> model(torch.randn(2, 120, 80), torch.tensor([120, 90])).shape
@@ -12,7 +12,7 @@ torch.Size([2, 192])
 import dataclasses
 from typing import List, Optional, Tuple
 
-import torch
+import torch  # noqa: F401  (the module docstring examples use it)
 from torch import Tensor, nn
 
 from bccmt_tools.models.attention import SpectroTemporalAttention, TemporalBroadcastAttention
@@ -24,7 +24,7 @@ from bccmt_tools.models.pooling import AttentiveStatisticsPooling, FrequencyStat
 ATTENTION_KINDS = ("temporal", "spectro_temporal")
 POOLING_KINDS = ("fsd_asp", "asp")
 
-# Widths, depths, FFN expansion and pooling bottleneck per size (model_spec.md, section 3).
+# Widths, depths, FFN expansion and pooling bottleneck per size (docs/model.md, "Sizes").
 # Tiny uses R = 1.75 instead of the spec's 2.0: that brings the proposed Tiny to 271,982
 # parameters (paper: 271,440; R = 2.0 gives 284,358, 4.8% too many).
 SIZE_PRESETS = {

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 from typing import Optional, Tuple
 
-import torch
-
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.torch_files import load_torch_file
 from bccmt_tools.io.yaml_io import read_exp_config
 from bccmt_tools.models import build_model
 from bccmt_tools.models.base import EmbeddingModel
@@ -58,12 +57,7 @@ def load_model_from_exp(exp_dir, checkpoint: Optional[str] = None,
     config = read_exp_config(exp_dir)
     model = build_model(config, where=str(Path(exp_dir) / "config.yaml"))
     path = Path(checkpoint) if checkpoint else default_checkpoint(exp_dir)
-    if not path.is_file():
-        raise BccmtError(f"{path}: checkpoint not found")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for corrupt files
-        raise BccmtError(f"{path}: cannot read checkpoint: {error}") from None
+    saved = load_torch_file(path)  # weights_only: a file that would run code is refused, not run
     if not isinstance(saved, dict) or "model" not in saved:
         raise BccmtError(f"{path}: key 'model': missing (not a bccmt checkpoint)")
     load_state_dict_strict(model, path, saved["model"])

@@ -10,11 +10,17 @@ needs neither torch nor the experiment directory.
 >>> report = export_model(model, "exp/tiny/model.onnx", "onnx", metadata=metadata)  # doctest: +SKIP
 >>> report["max_abs_diff"] < 1e-4                                   # doctest: +SKIP
 True
+
+ONNX files are written through :func:`bccmt_tools.models.export_rewrite.onnx_friendly` (same
+function, a faster graph for ONNX Runtime). :func:`export_int8` adds static int8 quantisation
+(:mod:`bccmt_tools.models.quantize`), checked by EER on a labelled trial list instead of parity.
 """
 
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -30,7 +36,7 @@ from bccmt_tools.models.fuse import fuse_for_inference
 
 FORMATS = ("torchscript", "onnx")
 # (batch, frames) pairs checked after export; lengths within a batch differ, so padding is exercised.
-PARITY_SHAPES: Sequence[Tuple[int, int]] = ((1, 37), (1, 150), (3, 64), (2, 401), (1, 1000))
+PARITY_SHAPES: Sequence[Tuple[int, int]] = ((1, 37), (1, 150), (3, 64), (2, 401), (1, 1000), (1, 1), (2, 9), (1, 251))
 DEFAULT_TOLERANCE = 1e-4
 TORCHSCRIPT_METADATA_FILE = "bccmt.json"
 
@@ -80,8 +86,15 @@ def add_onnx_metadata(path, metadata: Dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def write_onnx(model: nn.Module, path, opset: int = 17, metadata: Optional[Dict[str, str]] = None) -> None:
-    """ONNX via the TorchScript-based exporter with dynamic batch and frame axes."""
+def write_onnx(model: nn.Module, path, opset: int = 17, metadata: Optional[Dict[str, str]] = None,
+               rewrite: bool = True) -> None:
+    """ONNX via the TorchScript-based exporter with dynamic batch and frame axes; ``rewrite``
+    exports :func:`~bccmt_tools.models.export_rewrite.onnx_friendly` (a copy; same function),
+    makes the reshapes static and folds constants (:mod:`~bccmt_tools.models.export_rewrite`)."""
+    from bccmt_tools.models.export_rewrite import fold_constants, onnx_friendly, static_reshapes
+
+    if rewrite:
+        model = onnx_friendly(model)
     n_mels = getattr(getattr(model, "config", None), "n_mels", 80)
     example = (torch.randn(2, 50, n_mels), torch.tensor([50, 41]))
     with warnings.catch_warnings():
@@ -91,6 +104,9 @@ def write_onnx(model: nn.Module, path, opset: int = 17, metadata: Optional[Dict[
             input_names=["feats", "lengths"], output_names=["embeddings"],
             dynamic_axes={"feats": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}, "embeddings": {0: "batch"}},
         )
+    if rewrite:
+        static_reshapes(path)
+        fold_constants(path)
     if metadata:
         add_onnx_metadata(path, metadata)
 
@@ -166,3 +182,67 @@ def export_model(model: nn.Module, out_path, fmt: str, opset: int = 17, fuse: bo
             os.unlink(tmp)
     result.update(path=str(out_path), format=fmt, fused=fuse, metadata=dict(metadata or {}))
     return result
+
+
+def export_int8(model: nn.Module, out_path, metadata: Dict[str, str], calibration_dir, trials=None,
+                check_data=None, calibration_utterances: Optional[int] = None, per_channel: bool = True,
+                method: Optional[str] = None, keep_float: Sequence[str] = (), max_eer_increase: Optional[float] = None,
+                force: bool = False, opset: int = 17, tolerance: float = DEFAULT_TOLERANCE,
+                progress: Callable[[str], None] = lambda message: None) -> dict:
+    """Export ``model`` to ONNX (parity-checked), quantise it to static int8 calibrated on
+    ``calibration_dir`` and, with ``trials`` over ``check_data``, measure EER and minDCF before
+    and after. The int8 file is written to ``out_path`` (atomically) only when its EER is within
+    ``max_eer_increase`` (relative) of the float model's, or with ``force``; the measures go into
+    its metadata (key ``bccmt.quantization``). Returns the report (``float``/``int8`` accuracy,
+    ``gate``, quantisation details, fp32 ``parity``)."""
+    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.models import quantize
+
+    calibration_utterances = calibration_utterances or quantize.DEFAULT_CALIBRATION_UTTERANCES
+    method = method or quantize.DEFAULT_CALIBRATION_METHOD
+    max_eer_increase = quantize.DEFAULT_MAX_EER_INCREASE if max_eer_increase is None else max_eer_increase
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bccmt-int8-"))
+    try:
+        float_path = workdir / "float.onnx"
+        parity_report = export_model(model, float_path, "onnx", opset=opset, tolerance=tolerance, metadata=metadata)
+        progress(f"float model: parity max abs diff {parity_report['max_abs_diff']:.3g}")
+        fbank, cmn = OnnxEmbedder(float_path).feature_settings()
+        calibration = [feats for _key, feats in
+                       quantize.data_features(calibration_dir, fbank, cmn, limit=calibration_utterances)]
+        progress(f"calibrating on {len(calibration)} utterances of {calibration_dir} ({method})")
+        int8_path = workdir / "int8.onnx"
+        report = quantize.quantize_onnx(float_path, int8_path, calibration, per_channel, method, keep_float)
+        report["calibration_data"] = str(calibration_dir)
+        accuracy = None
+        if trials is not None:
+            embedder = OnnxEmbedder(float_path)
+            from bccmt_tools.io.trials import read_trials
+
+            features = quantize.trial_features(embedder, read_trials(trials), check_data)
+            progress(f"accuracy check: {trials} over {check_data}")
+            before = quantize.trial_accuracy(float_path, trials, check_data, features)
+            after = quantize.trial_accuracy(int8_path, trials, check_data, features)
+            gate = quantize.accuracy_gate(before, after, max_eer_increase)
+            accuracy = {"trials": str(trials), "data": str(check_data), "float": before, "int8": after,
+                        "eer_relative_change": gate["eer_relative_change"], "max_eer_increase": max_eer_increase,
+                        "passed": gate["passed"], "forced": bool(force and not gate["passed"])}
+            if not gate["passed"] and not force:
+                raise BccmtError(
+                    f"{out_path}: not written: int8 EER {100 * after['eer']:.2f}% vs float {100 * before['eer']:.2f}% "
+                    f"on {trials} ({100 * gate['eer_relative_change']:+.1f}% relative, more than the allowed "
+                    f"{100 * max_eer_increase:g}%); keep more layers in float (--keep-float), calibrate on other "
+                    "data, or write it anyway with --force")
+        add_onnx_metadata(int8_path, {quantize.QUANTIZATION_METADATA_KEY: quantize.quantization_metadata(report, accuracy)})
+        tmp = temp_name_for(out_path)
+        try:
+            shutil.copyfile(int8_path, tmp)
+            os.replace(tmp, out_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report.update(path=str(out_path), accuracy=accuracy, parity=parity_report, metadata=dict(metadata or {}))
+    return report

@@ -3,7 +3,13 @@ directly follows a convolution / linear layer, or directly precedes an unpadded 
 linear layer, is folded into that layer's weights and bias. The result computes the same function
 (up to float rounding) with fewer operations.
 
->>> fused = fuse_for_inference(model)        # doctest: +SKIP
+>>> from bccmt_tools.models import build_model
+>>> _ = torch.manual_seed(0)
+>>> model = build_model({"model": "bccmt", "model_conf": {"size": "tiny"}}).eval()
+>>> feats, lengths = torch.randn(2, 120, 80), torch.tensor([120, 90])
+>>> fused = fuse_for_inference(model)
+>>> bool(torch.allclose(fused(feats, lengths), model(feats, lengths), atol=1e-4))
+True
 """
 
 import copy

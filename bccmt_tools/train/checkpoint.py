@@ -14,6 +14,7 @@ import torch
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import temp_name_for
+from bccmt_tools.io.torch_files import load_torch_file
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 
@@ -77,14 +78,11 @@ def prune_checkpoints(exp_dir, keep):
 
 
 def load_checkpoint(path, map_location="cpu"):
-    """Load a checkpoint dict; a missing or unreadable file is a BccmtError naming it."""
+    """Load a checkpoint dict as data (tensors and plain values only, see
+    :mod:`bccmt_tools.io.torch_files`); a missing, unreadable or code-carrying file is a
+    BccmtError naming it."""
     path = Path(path)
-    if not path.is_file():
-        raise BccmtError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise BccmtError(f"{path}: cannot read checkpoint: {exc}") from None
+    state = load_torch_file(path, map_location)  # weights_only: a file that would run code is refused
     if not isinstance(state, dict) or "model" not in state:
         raise BccmtError(f"{path}: not a bccmt checkpoint (no 'model' entry)")
     return state
@@ -144,3 +142,43 @@ def average_checkpoints(exp_dir, num):
     result["spk2id"] = states[-1].get("spk2id")
     result["averaged"] = [path.name for path in chosen]
     return result
+
+
+#: Files of a trained experiment that a fresh run would leave stale beside its new config.
+TRAINED_OUTPUTS = ("avg_model.pt", "model.onnx", "model.torchscript.pt")
+
+
+def trained_outputs(exp_dir):
+    """Paths in ``exp_dir`` that show a model was trained there: epoch checkpoints, the averaged
+    model and its exports."""
+    exp_dir = Path(exp_dir)
+    found = [path for _, path in list_epoch_checkpoints(exp_dir)]
+    return found + [exp_dir / name for name in TRAINED_OUTPUTS if (exp_dir / name).exists()]
+
+
+def refuse_existing_experiment(exp_dir):
+    """Raise a one-line :class:`BccmtError` when ``exp_dir`` holds a trained model (a new run there
+    would replace its checkpoints and leave its avg_model.pt / model.onnx beside another config)."""
+    found = trained_outputs(exp_dir)
+    if found:
+        shown = ", ".join(path.name for path in found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
+        raise BccmtError(f"{exp_dir}: already holds a trained model ({shown}); continue it with --resume, train "
+                         f"into a new --exp, or start over with --overwrite (deletes what is in {exp_dir})")
+
+
+def clear_experiment(exp_dir):
+    """Delete everything inside ``exp_dir`` when it is a bccmt experiment (has config.yaml or
+    checkpoints/); returns the names removed. Other folders are left alone (nothing to clear)."""
+    import shutil
+
+    exp_dir = Path(exp_dir)
+    if not ((exp_dir / "config.yaml").is_file() or checkpoint_dir(exp_dir).is_dir() or trained_outputs(exp_dir)):
+        return []
+    removed = []
+    for entry in sorted(exp_dir.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry.name)
+    return removed

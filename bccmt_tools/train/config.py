@@ -4,9 +4,13 @@ A training config is a YAML mapping with the sections below; every key a user gi
 exist in the defaults (except inside ``model_conf`` and ``data.augment.options``, which their
 consumers validate), so a typo is an error naming the valid keys.
 
->>> config = resolve_config({"model": "bccmt_tiny", "optim": {"lr": 0.01}})
+>>> config = resolve_config({"model": "bccmt", "model_conf": {"size": "tiny"}, "optim": {"lr": 0.01}})
 >>> config["optim"]["lr"], config["optim"]["name"], config["trainer"]["epochs"]
 (0.01, 'adam', 20)
+>>> resolve_config({"model": "bccmt", "optim": {"learning_rate": 0.01}})
+Traceback (most recent call last):
+...
+bccmt_tools.errors.BccmtError: config: unknown key 'optim.learning_rate' (valid keys here: betas, lr, momentum, name, nesterov, weight_decay)
 """
 
 import copy
@@ -54,6 +58,7 @@ DEFAULTS = {
                       "resize_teacher": False},
         "embedding": {"weight": 0.0},
         "logit": {"weight": 0.0, "temperature": 4.0},
+        "fuse_teacher": True,       # fold the frozen teacher's BatchNorms (same maps up to float rounding)
     },
     "optim": {
         "name": "adam",             # adam | adamw | sgd
@@ -77,6 +82,8 @@ DEFAULTS = {
         "amp": True,                # mixed precision, CUDA only (ignored on CPU)
         "keep_checkpoints": 5,      # keep the last N epoch checkpoints (0 = all)
         "log_interval": 50,         # steps between progress lines in train.log
+        "compile": False,           # torch.compile the training step's model (and the teacher); CPU needs a C compiler
+        "init_from": None,          # exp dir whose weights start the run (bccmt train --init-from)
     },
     # Held-out validation (bccmt_tools/train/validation.py): cosine EER of a labelled trial list
     # over a data dir with feats.scp whose speakers are not trained on; logged in train.log.

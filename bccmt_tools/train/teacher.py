@@ -24,23 +24,41 @@ def check_features_match(student_features, teacher_features, teacher_dir):
                          f"it cannot be fed the student's batches")
 
 
+def frozen(model, fuse=True):
+    """``model`` ready to teach: eval mode, no gradients, and (``fuse``) its BatchNorms folded into
+    the neighbouring layers (same function up to float rounding, fewer operations per step)."""
+    if fuse:
+        from bccmt_tools.models.fuse import fuse_for_inference
+
+        model = fuse_for_inference(model)
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
 class Teacher:
     """A frozen model (eval mode, no gradients) with its classifier when the checkpoint has one.
 
     ``classifier`` is None unless the checkpoint holds one and its speaker map equals the
     student's (``spk2id``); ``classifier_problem`` then says why logit KD is unavailable.
+    ``fuse`` folds the teacher's BatchNorms (``kd.fuse_teacher``); ``compile`` runs its forward
+    through ``torch.compile`` (``trainer.compile``).
     """
 
-    def __init__(self, exp_dir, device, student_features, spk2id=None):
+    def __init__(self, exp_dir, device, student_features, spk2id=None, fuse=True, compile=False):
         self.exp_dir = Path(exp_dir)
         if not (self.exp_dir / "config.yaml").is_file():
             raise BccmtError(f"{self.exp_dir}/config.yaml: not found (is {self.exp_dir} a trained experiment?)")
         self.checkpoint_path = default_checkpoint(self.exp_dir)
         self.model, self.config = load_model_from_exp(self.exp_dir, checkpoint=self.checkpoint_path, device=device)
         check_features_match(student_features, self.config.get("features") or {}, self.exp_dir)
-        self.model.eval()
-        for param in self.model.parameters():
-            param.requires_grad_(False)
+        self.model = frozen(self.model, fuse=fuse)
+        self._forward_with_attention = self.model.forward_with_attention
+        self._forward = self.model
+        if compile:
+            self._forward_with_attention = torch.compile(self.model.forward_with_attention)
+            self._forward = torch.compile(self.model)
         self.classifier, self.classifier_problem = self._load_classifier(device, spk2id)
 
     def _load_classifier(self, device, spk2id):
@@ -69,8 +87,8 @@ class Teacher:
     def __call__(self, feats, lengths, want_maps=True, want_logits=False):
         """``(embeddings, maps or None, logits or None)`` of the teacher on a batch."""
         if want_maps:
-            embeddings, maps = self.model.forward_with_attention(feats, lengths)
+            embeddings, maps = self._forward_with_attention(feats, lengths)
         else:
-            embeddings, maps = self.model(feats, lengths), None
+            embeddings, maps = self._forward(feats, lengths), None
         logits = self.classifier.cosine_logits(embeddings) if want_logits else None
         return embeddings, maps, logits

@@ -18,12 +18,13 @@ from tqdm import tqdm
 from bccmt_tools.data.collate import collate_crops
 from bccmt_tools.data.dataset import build_dataset
 from bccmt_tools.data.sampler import EpochSampler
-from bccmt_tools.errors import BccmtError
+from bccmt_tools.errors import BccmtError, warn
 from bccmt_tools.losses.aam import AAMSoftmax, MarginSchedule
 from bccmt_tools.models import build_model, resolved_model_conf
 from bccmt_tools.train import checkpoint as ckpt
 from bccmt_tools.train import distributed, validation
 from bccmt_tools.train.config import save_config
+from bccmt_tools.train.data_checks import check_speakers
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
 from bccmt_tools.train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -32,7 +33,9 @@ from bccmt_tools.train.teacher import Teacher
 from bccmt_tools.train.training_log import EpochStats, TrainLog
 
 # Keys that may change when resuming: they do not change the result.
-RESUMABLE_CHANGES = {("data", "num_workers"), ("trainer", "log_interval"), ("trainer", "keep_checkpoints")}
+# Settings that change speed or logging but not what is trained (beyond float rounding).
+RESUMABLE_CHANGES = {("data", "num_workers"), ("trainer", "log_interval"), ("trainer", "keep_checkpoints"),
+                     ("trainer", "compile"), ("kd", "fuse_teacher")}
 # Sections that never change what is trained (validation only measures it).
 RESUMABLE_SECTIONS = {"validation"}
 
@@ -121,6 +124,10 @@ class Trainer:
         config = self.config
         spk2id = self.resume_state["spk2id"] if self.resume_state else None
         self.dataset = build_dataset(config, self.data_dir, spk2id=spk2id, seed=self.seed)
+        few_utts = check_speakers(self.dataset.labels, f"{self.data_dir}/utt2spk")  # < 2 speakers: an error
+        if few_utts and self.dist.is_main:
+            warn(few_utts)
+            self.log.write(f"WARNING: {few_utts}")
         data = config["data"]
         self.sampler = EpochSampler(self.dataset.labels, seed=self.seed, mode=data["sampler"],
                                     rank=self.dist.rank, world_size=self.dist.world_size)
@@ -150,7 +157,8 @@ class Trainer:
         self.teacher = None
         kd_config = None
         if teacher_dir:
-            self.teacher = Teacher(teacher_dir, self.device, config["features"], self.dataset.spk2id)
+            self.teacher = Teacher(teacher_dir, self.device, config["features"], self.dataset.spk2id,
+                                   fuse=bool(config["kd"]["fuse_teacher"]), compile=bool(config["trainer"]["compile"]))
             kd_config = config["kd"]
             weights = kd_config["attention"]["weight"], kd_config["embedding"]["weight"], kd_config["logit"]["weight"]
             if not any(w > 0 for w in weights):
@@ -168,6 +176,9 @@ class Trainer:
         if self.dist.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_module = DistributedDataParallel(self.objective, device_ids=device_ids)
+        if config["trainer"]["compile"]:
+            # Parameters stay those of self.objective: checkpoints and validation use the uncompiled modules.
+            self.train_module = torch.compile(self.train_module)
         self.log.write(f"model {config['model']}: {sum(p.numel() for p in model.parameters()):,} parameters; "
                        f"{self.dataset.num_speakers} speakers, {len(self.dataset)} utterances, "
                        f"{self.steps_per_epoch} steps/epoch, device {self.device}, world size {self.dist.world_size}"

@@ -73,6 +73,11 @@ backend_utts_per_spk=0     # training utterances per speaker embedded for cohort
 lda_dim=128                # LDA dimension before PLDA (capped at speakers - 1)
 asnorm_top_n=300           # AS-norm cohort size (capped at the number of cohort speakers)
 profile_seconds=1,2,5,10   # stage 12: signal lengths profiled
+calibration=true           # stage 10: calibrate every back-end on a held-out voxceleb1_dev list
+calibration_prior=0.01     # target prior the calibration is fitted for
+calibration_quality=       # quality measures: "", norm, duration, "duration norm"
+lmft=false                 # true: large-margin fine-tuning of the student after stage 8 -> <student_exp>_lmft
+lmft_config=               # default conf/train/lmft_<preset>.yaml
 help_message="Usage: $0 [options]
 VoxCeleb speaker-verification recipe. Stages: 0 (only with --stage 0 and --download-url) download,
 checksum and extract the corpus, 1 VoxCeleb data dirs + trial lists, 2 MUSAN/RIR lists,
@@ -88,6 +93,13 @@ TorchScript export + profile.
 
 die() { echo "$0: error: $*" >&2; exit 1; }
 [ $# -eq 0 ] || die "unexpected argument '$1' (options only; see $0 --help)"
+readonly last_stage=12
+for var in stage stop_stage; do
+  [[ "${!var}" =~ ^[0-9]+$ ]] || die "--${var//_/-} must be a stage number (0-$last_stage), got '${!var}'"
+  [ "${!var}" -le "$last_stage" ] || die "--${var//_/-} ${!var}: there is no such stage (stages are 0-$last_stage)"
+done
+[ "$stage" -le "$stop_stage" ] \
+  || die "--stage $stage comes after --stop-stage $stop_stage: nothing would run (give --stop-stage $stage or more)"
 [ -f "conf/presets/$preset.sh" ] || die "unknown preset '$preset' (have: $(cd conf/presets && ls *.sh | sed 's/\.sh$//' | tr '\n' ' '))"
 . "conf/presets/$preset.sh"
 for var in nj aug_utts_per_kind min_frames min_utts_per_spk m4a_to_wav; do
@@ -363,7 +375,12 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 5 ]; then
   train_stages              # stages 5-8 within [stage, stop_stage]
 fi
 
+if [ "$lmft" = true ]; then
+  . local/lmft_stage.sh
+  if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then lmft_stage "$student_exp"; fi
+fi
 : "${eval_exps:=$teacher_exp $student_exp}"
+if [ "$lmft" = true ]; then eval_exps="$eval_exps ${student_exp%/}_lmft"; fi
 if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 9 ]; then
   . local/backend_stages.sh
   for exp_dir in $eval_exps; do

@@ -215,6 +215,95 @@ def claim_sentences(groups):
     return rows, sentences
 
 
+def _aligned_runs(runs, trials_name, trials):
+    """Cosine scores of every seed of a variant, in the order of ``trials`` (None when a seed has no
+    score file or misses a trial)."""
+    import numpy as np
+
+    from bccmt_tools.backend.scoring import read_scores
+
+    arrays = []
+    for run in runs:
+        path = Path(run["exp"]) / "scores" / f"{trials_name}.cosine"
+        if not path.is_file():
+            return None
+        scored = read_scores(str(path))
+        by_pair = dict(zip(zip(scored.enroll, scored.test), scored.scores.tolist()))
+        try:
+            arrays.append(np.array([by_pair[(t.enroll, t.test)] for t in trials]))
+        except KeyError:
+            return None
+    return arrays
+
+
+def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed=0):
+    """``{(new, old): {trials: Change}}`` and ``{variant: {trials: Interval}}``: relative EER changes
+    and EERs with 95% intervals from a bootstrap over the trial list's speakers and the seeds
+    (bccmt_tools/backend/significance.py)."""
+    import numpy as np
+
+    from bccmt_tools.backend.significance import eer_interval, relative_eer_change
+    from bccmt_tools.io.datadir import read_utt2spk
+    from bccmt_tools.io.trials import read_trials
+
+    spk_of = {}
+    for path in utt2spk_paths:
+        if Path(path).is_file():
+            spk_of.update(read_utt2spk(path))
+    changes, intervals = {}, {}
+    for trials_name in TRIAL_LISTS:
+        path = Path(trials_dir) / trials_name
+        if not path.is_file():
+            continue
+        trials = read_trials(str(path))
+        if any(t.enroll not in spk_of for t in trials):
+            continue
+        labels = np.array([t.label for t in trials])
+        speakers = np.array([spk_of[t.enroll] for t in trials])
+        scores = {variant: _aligned_runs(runs, trials_name, trials) for variant, runs in groups.items()}
+        for variant, runs in scores.items():
+            if runs:
+                intervals.setdefault(variant, {})[trials_name] = eer_interval(
+                    runs, labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
+        for new, old, _paper, _what in PAPER_CLAIMS:
+            if scores.get(new) and scores.get(old):
+                changes.setdefault((new, old), {})[trials_name] = relative_eer_change(
+                    scores[new], scores[old], labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
+    return changes, intervals
+
+
+def interval_section(groups, changes, intervals, num_bootstrap):
+    """Markdown: EER per variant and the paper's claims as relative changes with 95% intervals."""
+    from bccmt_tools.backend.significance import verdict
+
+    lines = ["## EER and the paper's claims with 95% confidence intervals", "",
+             f"Intervals: percentile bootstrap ({num_bootstrap} replicates) that resamples the trial list's "
+             "enrolment speakers and each model's training seeds together "
+             "(`bccmt compare-systems` computes the same for any two systems).", "",
+             "| Model | Seeds | " + " | ".join(f"{t} EER % [95% CI]" for t in TRIAL_LISTS) + " |",
+             "|---|---|" + "---|" * len(TRIAL_LISTS)]
+    for variant, runs in groups.items():
+        cells = []
+        for trials in TRIAL_LISTS:
+            ci = intervals.get(variant, {}).get(trials)
+            cells.append(f"{100 * ci.value:.2f} [{100 * ci.low:.2f}, {100 * ci.high:.2f}]" if ci else "-")
+        lines.append(f"| {variant_label(variant, runs)} | {len(runs)} | " + " | ".join(cells) + " |")
+    lines += ["", "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t} [95% CI]" for t in TRIAL_LISTS)
+              + " | Verdict (vox1_O) |", "|---|---|" + "---|" * (len(TRIAL_LISTS) + 1)]
+    for new, old, paper, what in PAPER_CLAIMS:
+        found = changes.get((new, old))
+        if not found:
+            lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in TRIAL_LISTS) + " | not measured |")
+            continue
+        cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-"
+                 for t in TRIAL_LISTS]
+        main = found.get(TRIAL_LISTS[0])
+        lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells) + " | "
+                     + (verdict(main, expected=paper / 100) if main else "-") + " |")
+    lines.append("")
+    return lines
+
+
 def _spread_overlap(a, b):
     """True when the min-max ranges of two seed sets overlap (a difference within seed noise)."""
     return max(min(a), min(b)) <= min(max(a), max(b))
@@ -260,7 +349,7 @@ def recipe_summary(groups):
     return values, disagree
 
 
-def make_table(groups, cost, machine="", commands=(), data_note=""):
+def make_table(groups, cost, machine="", commands=(), data_note="", intervals_lines=()):
     """The whole markdown document as a string."""
     lines = ["# Comparison study on the mini corpus (cosine scoring)", ""]
     header = ["Model", "Seeds"]
@@ -283,6 +372,7 @@ def make_table(groups, cost, machine="", commands=(), data_note=""):
               "value). CPU ms: median batch-1 eager latency, 10th-90th percentile in brackets. Train min/run: "
               "wall minutes of each seed's training (training + checkpoint averaging), 2 runs sharing 2 cores.", ""]
 
+    lines += list(intervals_lines)
     rows, sentences = claim_sentences(groups)
     lines += ["## The paper's claims", "", "| Claim (relative EER change) | Paper | ours vox1_O | ours vox1_E |",
               "|---|---|---|---|"] + rows + [""] + sentences + [""]
@@ -448,6 +538,10 @@ def main(argv=None):
     tab.add_argument("--map-distance", help="JSON of the map-distance command (a table section)")
     tab.add_argument("--notes", help="markdown file appended at the end (e.g. what was tried)")
     tab.add_argument("--data-note", default="", help="one line describing the training and test data")
+    tab.add_argument("--trials-dir", default="data/trials", help="where vox1_O / vox1_E live (for the intervals)")
+    tab.add_argument("--utt2spk", default="data/voxceleb1_test/utt2spk,data/voxceleb1_dev/utt2spk",
+                     help="comma-separated utt2spk files giving the trial lists' speakers (bootstrap)")
+    tab.add_argument("--num-bootstrap", type=int, default=2000, help="bootstrap replicates (0: no intervals)")
     tab.add_argument("exp_dirs", nargs="+")
     args = parser.parse_args(argv)
     try:
@@ -466,7 +560,13 @@ def main(argv=None):
                 except (OSError, ValueError) as exc:
                     raise TableError(f"{args.cost}: cannot read the cost JSON ({exc})") from None
             commands = Path(args.commands).read_text().splitlines() if args.commands else ()
-            text = make_table(collect(args.exp_dirs), cost, args.machine, commands, args.data_note)
+            groups = collect(args.exp_dirs)
+            intervals_lines = ()
+            if args.num_bootstrap > 0:
+                changes, intervals = bootstrap_claims(groups, args.trials_dir, args.utt2spk.split(","),
+                                                      args.num_bootstrap)
+                intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap)
+            text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines)
             if args.map_distance and Path(args.map_distance).is_file():
                 text += format_map_distance(json.loads(Path(args.map_distance).read_text()))
             if args.notes and Path(args.notes).is_file():

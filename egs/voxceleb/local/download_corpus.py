@@ -5,8 +5,9 @@ Usage: local/download_corpus.py --url URL --sha256 HEX --dest DIR [--expect NAME
 
 The archive streams to DIR/.NAME.part (progress on stderr) while it is hashed; a checksum mismatch
 deletes it and stops. A verified archive is renamed to DIR/NAME, extracted into a temporary
-folder (members that would land outside it, absolute paths, links leaving it and device files are
-refused) that is then renamed to DIR/extracted, and DIR/download.done records the URL, the
+folder (members that would land outside it, absolute paths, links leaving it, alone or chained
+through links extracted before them, and device files are refused; no Python version's tarfile
+filter is needed for that) that is then renamed to DIR/extracted, and DIR/download.done records the URL, the
 checksum and the data root. A later run with the same checksum finds the marker and does nothing;
 a run killed midway starts over from the verified archive or from scratch.
 
@@ -129,18 +130,26 @@ def safe_member_path(root, name, archive):
     return path
 
 
+def check_tar_member(member, root, archive):
+    """Refuse a member that lands, or links, outside ``root``. Paths are resolved (``realpath``)
+    against what is on disk, so run it again just before extracting each member: links made by
+    earlier members are then followed, which catches chains of links that each stay inside on
+    their own but lead outside together."""
+    path = safe_member_path(root, member.name, archive)
+    if member.issym() or member.islnk():
+        # Symlink targets are relative to the link's folder, hard-link targets to the archive root.
+        base = os.path.dirname(path) if member.issym() else root
+        target = os.path.realpath(os.path.join(base, member.linkname))
+        if member.linkname.startswith("/") or os.path.commonpath([root, target]) != root:
+            raise BccmtError(f"{archive}: link {member.name!r} -> {member.linkname!r} leaves the "
+                             f"extraction folder; refusing to extract")
+    elif not (member.isfile() or member.isdir()):
+        raise BccmtError(f"{archive}: member {member.name!r} is a device or FIFO; refusing to extract")
+
+
 def check_tar_members(tar, root, archive):
     for member in tar.getmembers():
-        path = safe_member_path(root, member.name, archive)
-        if member.issym() or member.islnk():
-            # Symlink targets are relative to the link's folder, hard-link targets to the archive root.
-            base = os.path.dirname(path) if member.issym() else root
-            target = os.path.realpath(os.path.join(base, member.linkname))
-            if member.linkname.startswith("/") or os.path.commonpath([root, target]) != root:
-                raise BccmtError(f"{archive}: link {member.name!r} -> {member.linkname!r} leaves the "
-                                 f"extraction folder; refusing to extract")
-        elif not (member.isfile() or member.isdir()):
-            raise BccmtError(f"{archive}: member {member.name!r} is a device or FIFO; refusing to extract")
+        check_tar_member(member, root, archive)
 
 
 def extract(archive, folder):
@@ -159,11 +168,17 @@ def extract(archive, folder):
     except tarfile.TarError as error:
         raise BccmtError(f"{archive}: not a .tar.gz, .tar or .zip archive ({error})") from None
     with tar:
-        check_tar_members(tar, root, archive)
-        # The "data" filter (Python >= 3.11.4) repeats the checks above and drops odd permissions.
+        check_tar_members(tar, root, archive)  # everything refusable before anything is written
+        # Member by member, each checked again against the links extracted before it: our own
+        # resolution of link chains, so safety does not depend on tarfile's "data" filter (Python
+        # 3.10.12+ / 3.11.4+; setup.cfg allows 3.10.0). Where the filter exists it is applied too
+        # (it also drops odd permissions).
         extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         try:
-            tar.extractall(root, **extra)
+            for member in tar.getmembers():
+                check_tar_member(member, root, archive)
+                # Folder modes are not applied (a read-only folder would stop its own members).
+                tar.extract(member, root, set_attrs=not member.isdir(), **extra)
         except tarfile.TarError as error:  # FilterError included
             raise BccmtError(f"{archive}: cannot extract: {error}") from None
 

@@ -31,9 +31,9 @@ set -euo pipefail
 
 stage=1                     # first stage to run
 stop_stage=4                # last stage to run
-seeds="1 2"                 # seeds of the Tiny variants (a, b, c); (d) and (e) use the first
+seeds="1 2 3"               # seeds of the Tiny variants (a, b, c); (d) and (e) use the first
 jobs=2                      # trainings (and extraction jobs) run at the same time, 1 thread each
-num_avg=2                   # checkpoints averaged per model
+num_avg=4                   # checkpoints averaged per model (the last ones)
 train_data=data/train       # training data dir (stage 4 of run.sh)
 exp_root=exp/compare        # one exp dir per model and seed below it
 config_dir=conf/train       # where compare_*.yaml live
@@ -45,6 +45,10 @@ wait_trained=false          # stages 2-3: wait for each model's training to fini
 latency_runs=30             # interleaved timed runs per model and length (stage 4)
 table=RESULTS_comparison.md # stage 4 output (markdown)
 notes=                      # stage 4: markdown appended to the table (default <exp-root>/notes.md)
+num_bootstrap=2000          # stage 4: bootstrap replicates of the confidence intervals
+preset=cpu                  # cpu: 1 thread per job on the CPU; gpu: conf/presets/compare_gpu.sh (one GPU, many jobs)
+device=                     # training device (default: cpu, or cuda with --preset gpu)
+extra_sets=                 # extra --set KEY=VALUE for every training, comma-separated (e.g. trainer.epochs=1)
 help_message="Usage: $0 [options]
 Train conventional Tiny, proposed Tiny, KD Tiny, Base and ECAPA-TDNN C=512 with one recipe
 (conf/train/compare_*.yaml), score vox1_O and vox1_E with cosine, write the comparison table.
@@ -57,11 +61,25 @@ cd "$(dirname "$0")/.."
 
 die() { echo "$0: error: $*" >&2; exit 1; }
 [ $# -eq 0 ] || die "unexpected argument '$1' (options only; see $0 --help)"
+for var in stage stop_stage; do
+  [[ "${!var}" =~ ^[1-4]$ ]] || die "--${var//_/-} must be a stage number 1-4, got '${!var}'"
+done
+[ "$stage" -le "$stop_stage" ] || die "--stage $stage comes after --stop-stage $stop_stage: nothing would run"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive number, got '$jobs'"
 [[ "$num_avg" =~ ^[1-9][0-9]*$ ]] || die "--num-avg must be a positive number, got '$num_avg'"
 [[ "$mean_utts_per_spk" =~ ^[0-9]+$ ]] || die "--mean-utts-per-spk must be a number, got '$mean_utts_per_spk'"
 [ -n "$seeds" ] || die "--seeds is empty"
 for s in $seeds $ablation_seeds; do [[ "$s" =~ ^[0-9]+$ ]] || die "seed '$s' is not a number"; done
+case "$preset" in
+  cpu) : "${device:=cpu}"; threads=1 ;;
+  gpu) . conf/presets/compare_gpu.sh ;;
+  *) die "--preset must be cpu or gpu, got '$preset'" ;;
+esac
+sets_all=()
+if [ -n "$extra_sets" ]; then
+  IFS=, read -r -a _extra <<< "$extra_sets"
+  for item in "${_extra[@]}"; do sets_all+=(--set "$item"); done
+fi
 first_seed=${seeds%% *}
 : "${notes:=$exp_root/notes.md}"
 : "${ablation_seeds:=$first_seed}"
@@ -122,9 +140,10 @@ train_one() {  # train_one NAME CONFIG SEED NEEDS_TEACHER SETS: train + average;
   fi
   mkdir -p "$exp/log"
   started=$SECONDS
-  echo "$(date '+%F %T') start $name: bccmt train --config $config --data $train_data --exp $exp --seed $seed --num-threads 1 --resume ${opts[*]}"
-  if ! bccmt train --config "$config" --data "$train_data" --exp "$exp" --seed "$seed" --num-threads 1 \
-      --no-progress --resume "${opts[@]}" >> "$exp/log/run.log" 2>&1; then
+  opts+=("${sets_all[@]}")
+  echo "$(date '+%F %T') start $name: bccmt train --config $config --data $train_data --exp $exp --seed $seed --num-threads $threads --device $device --resume ${opts[*]}"
+  if ! bccmt train --config "$config" --data "$train_data" --exp "$exp" --seed "$seed" --num-threads "$threads" \
+      --device "$device" --no-progress --resume "${opts[@]}" >> "$exp/log/run.log" 2>&1; then
     echo "$(date '+%F %T') FAILED $name (see $exp/log/run.log)"
     return 1
   fi
@@ -269,6 +288,12 @@ score_model() {  # score_model NAME
 }
 
 if stage_on 1; then
+  # The validation list the compare_*.yaml configs name (validation.data / validation.trials).
+  read -r val_data val_trials < <(python -c 'import sys, yaml; v = yaml.safe_load(open(sys.argv[1]))["validation"]; print(v["data"], v["trials"])' "$config_dir/compare_tiny.yaml")
+  if [ ! -f "$val_trials" ]; then
+    [ -f "$val_data/utt2spk" ] || die "$val_data is missing: run run.sh stages 1-4 first"
+    bccmt make-trials --num-target 1500 --num-nontarget 1500 --seed 7 "$val_data" "$val_trials"
+  fi
   echo "== stage 1: training ($(job_list | wc -l) models, $jobs at a time, $(date '+%F %T'))"
   run_training 2>&1 | tee -a "$log_dir/train_queue.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
@@ -312,6 +337,6 @@ if stage_on 4; then
   python local/comparison_table.py table --cost "$exp_root/cost.json" \
     --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
     --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \
-    --notes "$notes" --out "$table" "${exps[@]}"
+    --notes "$notes" --num-bootstrap "$num_bootstrap" --out "$table" "${exps[@]}"
   cat "$table"
 fi
