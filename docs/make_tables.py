@@ -103,6 +103,8 @@ KD_NOTES = {
     "logit.weight": "Weight of Hinton KD on the AAM classifier's cosine logits (0: off; needs the teacher's "
                     "classifier and the same training speakers).",
     "logit.temperature": "Temperature T of the logit KD (loss scaled by T^2).",
+    "fuse_teacher": "Fold the frozen teacher's BatchNorms into its convolutions before training (the same "
+                    "maps up to float rounding, fewer operations per step); `false` keeps them.",
 }
 
 SIZE_CONFIGS = [

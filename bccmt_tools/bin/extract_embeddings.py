@@ -19,7 +19,9 @@ from bccmt_tools.io.audio_options import audio_input_options
 @click.option("--batch-size", type=int, default=ExtractionOptions.batch_size, show_default=True,
               help="Utterances (or chunks) per batch; batches group similar lengths.")
 @click.option("--max-chunk-frames", type=int, default=ExtractionOptions.max_chunk_frames, show_default=True,
-              help="Longer utterances are embedded in near-equal chunks, averaged weighted by length (0: never).")
+              help="Longer utterances are embedded in near-equal chunks, averaged weighted by length (0: never; "
+                   "then utterances over 2 minutes are refused). Recordings over a minute (--input-type wav) "
+                   "stream from disk in bounded memory.")
 @click.option("--sort-window", type=int, default=ExtractionOptions.sort_window, show_default=True,
               help="Utterances read ahead and sorted by length before batching (memory vs padding).")
 @click.option("--skip-bad", is_flag=True,

@@ -4,7 +4,7 @@
 # the student, an ONNX export checked against PyTorch.
 #
 #   local/release_models.sh --teacher exp/compare/base_s1 --out ../../models/minivox/teacher_base
-#   local/release_models.sh --student exp/compare/tiny_kd_s1 --out ../../models/minivox/student_tiny_kd
+#   local/release_models.sh --student exp/compare/tiny_kd_s1 --out ../../models/minivox/<student>
 #
 # Refuses a model larger than --max-mb (the repository keeps released models small).
 set -euo pipefail
