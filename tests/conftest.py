@@ -63,3 +63,14 @@ def ffmpeg_exe():
     except ImportError:
         pytest.skip("no ffmpeg on PATH and imageio-ffmpeg (test extra) is not installed")
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one CPU thread for the test (restored after): small models train faster that way."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-import torch
 from click.testing import CliRunner
 
 from bccmt_tools.backend.extract import ExtractionOptions
@@ -42,12 +41,7 @@ def error_lines(result):
     return [line for line in result.output.splitlines() if line.startswith("Error: ")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

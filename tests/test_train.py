@@ -30,12 +30,7 @@ def tiny_config(**sections):
     return resolve_config(given)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_loss_decreases_and_outputs_are_complete(tmp_path):

@@ -199,6 +199,19 @@ def plot_det(curves, path, title=None, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=
     return low, high
 
 
+def finish_figure(figure, path, title=None):
+    """Give ``figure`` its ``title``, lay it out, save it atomically to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        if title:
+            figure.suptitle(title, fontsize="medium")
+        figure.tight_layout()
+        save_figure(figure, path)
+    finally:
+        plt.close(figure)
+
+
 def save_figure(figure, path, dpi=120):
     """Save a matplotlib figure atomically (temporary name, then rename); format from the suffix."""
     tmp = temp_name_for(path)

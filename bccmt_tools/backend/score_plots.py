@@ -49,7 +49,7 @@ def plot_scores(scores, labels, metrics, path, name="scores", title=None, bins=6
         raise BccmtError("--plot needs matplotlib: pip install 'bccmt-tools[plot]' (or matplotlib)") from None
     import tempfile
 
-    from bccmt_tools.backend.det import plot_det, save_figure
+    from bccmt_tools.backend.det import finish_figure, plot_det
 
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels).astype(bool)
@@ -76,13 +76,7 @@ def plot_scores(scores, labels, metrics, path, name="scores", title=None, bins=6
                         f"(min {metrics.get('min_cllr', float('nan')):.3f})", fontsize="medium")
     hist_axes.legend(loc="best", fontsize="x-small")
     hist_axes.grid(True, color="0.92")
-    if title:
-        figure.suptitle(title, fontsize="medium")
-    figure.tight_layout()
-    try:
-        save_figure(figure, path)
-    finally:
-        plt.close(figure)
+    finish_figure(figure, path, title)
 
 
 def _first(metrics, key):

@@ -101,7 +101,7 @@ def plot_training(runs, path, title=None):
         raise BccmtError("plot-training needs matplotlib: pip install 'bccmt-tools[plot]' (or matplotlib)") from None
     from matplotlib.ticker import MaxNLocator
 
-    from bccmt_tools.backend.det import save_figure
+    from bccmt_tools.backend.det import finish_figure
 
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     (loss_axes, acc_axes), (lr_axes, val_axes) = axes
@@ -146,10 +146,4 @@ def plot_training(runs, path, title=None):
     for panel in axes[1]:
         panel.set_xlabel("epoch")
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        figure.suptitle(title, fontsize="medium")
-    figure.tight_layout()
-    try:
-        save_figure(figure, path)
-    finally:
-        plt.close(figure)
+    finish_figure(figure, path, title)
