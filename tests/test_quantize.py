@@ -141,3 +141,33 @@ def test_graph_rewrites_keep_the_function_and_shrink_the_graph(setup, tmp_path):
                   "lengths": np.array([frames] + [max(1, frames - 7 * i) for i in range(1, batch)], dtype=np.int64)}
         expected, got = (session.run(None, inputs)[0] for session in sessions)
         np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_extract_embeddings_sh_runs_an_onnx_model_in_parallel_jobs(setup, tmp_path):
+    """utils/extract_embeddings.sh --onnx: two jobs give what one extract-embeddings --onnx gives."""
+    import os
+    import subprocess
+    import sys
+
+    from bccmt_tools.io.kaldi_table import read_table_dict
+
+    exp, data, _trials, model = setup
+    onnx_path = tmp_path / "model.onnx"
+    exported = CliRunner().invoke(main, ["export", "--exp", str(exp), "--out", str(onnx_path)])
+    assert exported.exit_code == 0, exported.output
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    out = tmp_path / "emb"
+    result = subprocess.run([str(REPO / "utils" / "extract_embeddings.sh"), "--nj", "2", "--onnx", str(onnx_path),
+                             str(tmp_path), str(data), str(out)], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    direct = CliRunner().invoke(main, ["extract-embeddings", "--onnx", str(onnx_path), "--input-type", "wav",
+                                       f"scp:{data / 'wav.scp'}", f"ark:{tmp_path / 'direct.ark'}"])
+    assert direct.exit_code == 0, direct.output
+    jobs, single = read_table_dict(f"scp:{out / 'xvector.scp'}"), read_table_dict(f"ark:{tmp_path / 'direct.ark'}")
+    assert sorted(jobs) == sorted(single) and len(jobs) == 24
+    for key in single:
+        np.testing.assert_allclose(jobs[key], single[key], atol=1e-6)
+    missing = subprocess.run([str(REPO / "utils" / "extract_embeddings.sh"), "--onnx", str(tmp_path / "none.onnx"),
+                              str(tmp_path), str(data), str(tmp_path / "x")], env=env, capture_output=True, text=True)
+    assert missing.returncode != 0 and "no such file" in missing.stderr
