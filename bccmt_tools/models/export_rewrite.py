@@ -108,7 +108,14 @@ def _symbolic_shapes(model):
     level = logger.level
     logger.setLevel(logging.ERROR)  # it logs every shape comparison it cannot decide
     try:
-        inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=False, verbose=0)
+        # infer_shapes' own loop, minus its last step: on an incomplete inference it saves the model
+        # as sym_shape_infer_temp.onnx in the current directory and raises; partial shapes do here.
+        inference = SymbolicShapeInference(2 ** 31 - 1, True, False, 0)
+        inference._preprocess(model)
+        while inference.run_:
+            inference._infer_impl()
+        inference._update_output_from_vi()
+        inferred = inference.out_mp_
     finally:
         logger.setLevel(level)
     shapes = {}
