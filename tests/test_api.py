@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-import yaml
 from click.testing import CliRunner
 
 from bccmt_tools import SpeakerVerifier
 from bccmt_tools.backend.calibration import Calibration
 from bccmt_tools.cli import main
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.models import build_model
 from tests.conftest import write_wav
+from tests.test_extract import make_exp
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,19 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 def exp_dir(tmp_path_factory):
     """A tiny BC-CMT with random weights (non-trivial BatchNorm statistics) and its ONNX export."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    with open(REPO / "conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
-    config["features"] = {"num_mel_bins": 80, "cmn": True}
-    model = build_model(config)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.running_mean.normal_(0.0, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("api") / "tiny"
-    path.mkdir()
-    (path / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.save({"model": model.state_dict()}, path / "avg_model.pt")
+    path = make_exp(tmp_path_factory.mktemp("api") / "tiny")
     result = CliRunner().invoke(main, ["export", "--exp", str(path), "--format", "onnx"])
     assert result.exit_code == 0, result.output
     return path
