@@ -1,9 +1,11 @@
 # make test: create .venv when missing, install the project into it (exact versions from
 #            requirements/lock.txt), run the test suite.
 # make lock: regenerate requirements/lock.txt from setup.cfg (CPython 3.11, Linux x86-64).
-# make demo: run the VoxCeleb recipe on the mini corpus ($BCCMT_DATA), or download it first
-#            (recipe stage 0) from $BCCMT_DATA_URL, checked against $BCCMT_DATA_SHA256, into
-#            $BCCMT_CACHE/minivox (downloaded once; later runs reuse it).
+# make demo: run the VoxCeleb recipe (stages 1-12) and print where its results are. With nothing
+#            set: on the tiny corpus inside the repository (egs/voxceleb/tinyvox, preset tinyvox, a few
+#            minutes on 2 cores). With $BCCMT_DATA: on that corpus (the mini corpus) with preset mini;
+#            or with $BCCMT_DATA_URL and $BCCMT_DATA_SHA256: download it first (recipe stage 0),
+#            checked against the SHA-256, into $BCCMT_CACHE/minivox (once; later runs reuse it).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,6 +18,7 @@ BCCMT_DATA_URL ?=
 BCCMT_DATA_SHA256 ?=
 BCCMT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bccmt-tools
 DEMO_DIR ?= egs/voxceleb
+TINYVOX ?= egs/voxceleb/tinyvox
 comma := ,
 
 .PHONY: test demo venv clean-venv bench lock
@@ -41,19 +44,28 @@ test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
 demo: $(STAMP)
-	@if [ -n "$(BCCMT_DATA)" ]; then \
+	@preset=mini; \
+	if [ -n "$(BCCMT_DATA)" ]; then \
 	  set -- --data-root "$(abspath $(BCCMT_DATA))" --stage 1; \
 	elif [ -n "$(BCCMT_DATA_URL)" ] && [ -n "$(BCCMT_DATA_SHA256)" ]; then \
 	  set -- --stage 0 --download-url "$(BCCMT_DATA_URL)" --download-sha256 "$(BCCMT_DATA_SHA256)" \
 	    --download-dir "$(abspath $(BCCMT_CACHE))/minivox"; \
+	elif [ -d "$(TINYVOX)/voxceleb1" ]; then \
+	  preset=tinyvox; \
+	  set -- --data-root "$(abspath $(TINYVOX))" --stage 1; \
 	else \
-	  echo "make demo: no corpus. Set BCCMT_DATA=path/to/minivox (e.g. BCCMT_DATA=../shared/data/minivox make demo)," >&2; \
+	  echo "make demo: no corpus: $(TINYVOX) (the tiny corpus of the repository) is missing." >&2; \
+	  echo "  Set BCCMT_DATA=path/to/minivox (e.g. BCCMT_DATA=../shared/data/minivox make demo)," >&2; \
 	  echo "  or BCCMT_DATA_URL=<URL of a minivox .tar.gz/.zip> and BCCMT_DATA_SHA256=<its SHA-256> to download it" >&2; \
 	  echo "  into $(BCCMT_CACHE)/minivox (BCCMT_CACHE)." >&2; \
 	  exit 2; \
 	fi; \
-	echo "cd $(DEMO_DIR) && ./run.sh $$* --preset mini --stop-stage 12"; \
-	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh "$$@" --preset mini --stop-stage 12
+	echo "cd $(DEMO_DIR) && ./run.sh $$* --preset $$preset --stop-stage 12"; \
+	cd $(DEMO_DIR) && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh "$$@" --preset $$preset --stop-stage 12 || exit $$?; \
+	echo; echo "make demo: done (preset $$preset). Results:"; \
+	for results in exp/*_$$preset/RESULTS.md; do \
+	  if [ -f "$$results" ]; then echo "  $(DEMO_DIR)/$$results"; fi; \
+	done
 
 clean-venv:
 	rm -rf $(VENV)

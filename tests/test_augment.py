@@ -20,6 +20,7 @@ from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.kaldi_table import read_table
 
 REPO = Path(__file__).resolve().parents[1]
+AUGMENT_YAML = REPO / "egs" / "voxceleb" / "conf" / "augment.yaml"
 
 
 @pytest.mark.parametrize("noise_length", [3000, 16000, 50000])  # looped, exact, cropped
@@ -85,7 +86,7 @@ def _noise_sets(rng, categories=("noise", "speech")):
 
 def test_augmenter_kinds_keep_length_and_babble_hits_its_range(rng):
     sets, rirs, loader = _noise_sets(rng)
-    augmenter = Augmenter(sets, rirs, load_augment_config(REPO / "conf" / "augment.yaml"), seed=3, loader=loader)
+    augmenter = Augmenter(sets, rirs, load_augment_config(AUGMENT_YAML), seed=3, loader=loader)
     speech = 0.1 * rng.standard_normal(24000).astype(np.float32)
     for kind in ("reverb", "noise", "babble"):
         out, used = augmenter.augment(speech, kind=kind)
@@ -124,7 +125,7 @@ def test_config_rejects_unknown_keys_and_bad_ranges():
         load_augment_config({"noise": {"snr": [0, 1]}})
     with pytest.raises(BccmtError, match="low 9.0 > high 1.0"):
         load_augment_config({"music": {"snr_db": [9, 1]}})
-    config = load_augment_config(REPO / "conf" / "augment.yaml")
+    config = load_augment_config(AUGMENT_YAML)
     assert config["babble"] == {"snr_db": [13, 20], "num_speakers": [3, 7]}
 
 

@@ -184,4 +184,7 @@ def test_intervals_from_score_files(tmp_path, table_module):
     assert ci.low <= ci.value <= ci.high
     text = "\n".join(table_module.interval_section(groups, changes, intervals, 200))
     assert "| proposed Tiny vs conventional Tiny | -9.3% | " in text and "reproduced: lower EER" in text
-    assert "| KD Tiny vs proposed Tiny (no KD) | -15.5% | - | - | not measured |" in text
+    assert "| KD Tiny vs proposed Tiny (no KD) | -15.5% | - | - | not measured | not measured |" in text
+    # one verdict word per trial list in the table, the full sentence below it
+    assert "| reproduced | - |" in text
+    assert "- proposed Tiny vs conventional Tiny: vox1_O reproduced: lower EER, the whole 95% interval" in text

@@ -1,10 +1,10 @@
 """The documentation lives in the repository and stays true to it.
 
 * Every reference resolves: README.md, CHANGELOG.md, docs/, the Markdown beside the recipe, the
-  comments of conf/, egs/ and utils/ scripts, and the package's docstrings and comments are
-  scanned for relative links, repository paths (``docs/...``, ``conf/...``, ``bccmt_tools/...``,
-  ``egs/...``, ``utils/...``, ``local/...`` ...), bare ``*.md`` names and ``../`` paths; each must
-  name a file or folder of this repository. A fresh clone has nothing else.
+  comments of conf/, egs/ (with the recipe's own egs/voxceleb/conf/) and utils/ scripts, and the
+  package's docstrings and comments are scanned for relative links, repository paths (``docs/...``,
+  ``conf/...``, ``bccmt_tools/...``, ``egs/...``, ``utils/...``, ``local/...`` ...), bare ``*.md``
+  names and ``../`` paths; each must name a file or folder of this repository. A fresh clone has nothing else.
 * Nothing points outside the repository. The single exception is the mini corpus's location on
   this project's machines, ``../shared/data/minivox`` (with as many ``../`` as the folder needs,
   and files inside it), which appears as an *example value* of ``$BCCMT_DATA``, ``--data-root`` or
@@ -110,7 +110,8 @@ def documentation_sources():
             + list(_walk(ROOT / "egs", ["*.md"])):
         if path.exists():
             sources.append((path, path.read_text(encoding="utf-8"), True))
-    for path in _walk(ROOT / "conf", ["*.yaml", "*.sh", "*.example"]):
+    for path in itertools.chain(_walk(ROOT / "conf", ["*.yaml", "*.sh", "*.example"]),
+                                _walk(ROOT / "egs", ["*.yaml", "*.example"])):
         sources.append((path, _shell_comments(path.read_text(encoding="utf-8")), False))
     for path in itertools.chain(_walk(ROOT / "egs", ["*.sh"]), _walk(ROOT / "utils", ["*.sh"])):
         sources.append((path, _shell_comments(path.read_text(encoding="utf-8")), False))
@@ -231,7 +232,8 @@ def test_reference_check_catches_what_it_should(tmp_path):
     fake = ROOT / "docs" / "example.md"  # resolution is relative to a file in docs/
     assert check_reference("../shared/docs/model_spec.md", ROOT / "README.md") == "points outside the repository"
     assert check_reference("../../shared/docs/model_spec.md", fake) == "points outside the repository"
-    assert check_reference("../conf/fbank.yaml", fake) is None
+    assert check_reference("../egs/voxceleb/conf/fbank.yaml", fake) is None
+    assert check_reference("../conf/fbank.yaml", fake) == "does not exist"
     assert check_reference("docs/model_spec.md", fake) == "does not exist in the repository"
     assert check_reference("conf/train/teacher_base_<preset>.yaml", fake) is None
     assert check_reference("conf/models/bccmt_{tiny,base}.yaml", fake) is None

@@ -222,9 +222,19 @@ def run_make_demo(tmp_path, *variables):
                           timeout=60)
 
 
-def test_make_demo_without_a_corpus_says_what_to_set_and_downloads_with_url(tmp_path):
+def test_make_demo_runs_tinyvox_when_nothing_is_set(tmp_path):
     result = run_make_demo(tmp_path)
+    assert result.returncode == 0, result.stderr
+    args = [line[5:] for line in result.stdout.splitlines() if line.startswith("arg: ")]
+    assert args == ["--data-root", str(REPO / "egs" / "voxceleb" / "tinyvox"), "--stage", "1",
+                    "--preset", "tinyvox", "--stop-stage", "12"]
+    assert "make demo: done (preset tinyvox). Results:" in result.stdout
+
+
+def test_make_demo_without_a_corpus_says_what_to_set_and_downloads_with_url(tmp_path):
+    result = run_make_demo(tmp_path, f"TINYVOX={tmp_path}/no_tinyvox")  # a checkout without tinyvox
     assert result.returncode != 0
+    assert "no_tinyvox (the tiny corpus of the repository) is missing" in result.stderr
     assert "BCCMT_DATA=path/to/minivox" in result.stderr
     assert "BCCMT_DATA_URL=" in result.stderr and "BCCMT_DATA_SHA256=" in result.stderr
     assert "arg:" not in result.stdout

@@ -35,7 +35,7 @@ def test_too_short_audio_gives_no_frames():
 
 def test_equals_direct_torchaudio_call(make_wav):
     samples = read_audio(str(make_wav("a.wav", seconds=1.3)))
-    ours = compute_fbank(samples, load_fbank_config(REPO / "conf" / "fbank.yaml"))
+    ours = compute_fbank(samples, load_fbank_config(REPO / "egs" / "voxceleb" / "conf" / "fbank.yaml"))
     direct = kaldi.fbank(torch.from_numpy(samples).unsqueeze(0) * 32768, num_mel_bins=80, frame_length=25.0,
                          frame_shift=10.0, dither=0.0, window_type="hamming", sample_frequency=16000.0,
                          energy_floor=0.0)
@@ -56,7 +56,7 @@ def test_dither_is_reproducible_with_a_seeded_generator(make_wav):
 
 
 def test_config_file_equals_defaults_and_unknown_keys_fail(tmp_path):
-    assert load_fbank_config(REPO / "conf" / "fbank.yaml") == FbankConfig()
+    assert load_fbank_config(REPO / "egs" / "voxceleb" / "conf" / "fbank.yaml") == FbankConfig()
     bad = tmp_path / "fbank.yaml"
     bad.write_text("num_mel_bins: 40\nnum_mel_bin: 40\n")
     with pytest.raises(BccmtError) as excinfo:

@@ -1,5 +1,5 @@
 """Large-margin fine-tuning: `bccmt train --init-from EXP` starts from EXP's weights with EXP's config
-under the fine-tuning changes (conf/train/lmft_*.yaml)."""
+under the fine-tuning changes (egs/voxceleb/conf/train/lmft_*.yaml)."""
 
 from pathlib import Path
 
@@ -46,8 +46,9 @@ def _parameters(path):
 def _lmft(trained, name, *extra):
     root, data, exp = trained
     out = root / name
+    config = REPO / "egs/voxceleb/conf/train/lmft_mini.yaml"
     result = CliRunner().invoke(main, ["train", "--init-from", str(exp), "--config",
-                                       str(REPO / "conf/train/lmft_mini.yaml"), "--data", data, "--exp", str(out),
+                                       str(config), "--data", data, "--exp", str(out),
                                        "--device", "cpu", "--no-progress", "--set", "data.crop_frames=48",
                                        "--set", "trainer.epochs=1", *extra])
     assert result.exit_code == 0, result.output

@@ -138,17 +138,17 @@ def test_shipped_train_configs_resolve():
     import glob
     import os
 
-    root = os.path.join(os.path.dirname(__file__), "..", "conf", "train")
+    root = os.path.join(os.path.dirname(__file__), "..", "egs", "voxceleb", "conf", "train")
     paths = sorted(glob.glob(os.path.join(root, "*.yaml")))
     assert len(paths) >= 4
     from bccmt_tools.train.init_from import merge_configs
     from bccmt_tools.train.config import resolve_config
     from bccmt_tools.io.yaml_io import read_yaml_mapping
 
-    base = read_yaml_mapping(os.path.join(root, "compare_tiny.yaml"), what="training config")
+    base = load_config(os.path.join(root, "compare_tiny.yaml"))
     for path in paths:
         given = read_yaml_mapping(path, what="training config")
-        if "model" in given:
+        if "model" in given or "model_file" in given:
             config = load_config(path)
         else:  # an --init-from overlay (large-margin fine-tuning): resolves over a trained run's config
             assert os.path.basename(path).startswith("lmft_"), f"{path} names no model"

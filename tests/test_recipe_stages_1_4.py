@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import corpus_counts, is_tinyvox
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "egs" / "voxceleb"
 
@@ -20,7 +22,7 @@ def recipe_copy(tmp_path):
     for name in ("run.sh", "path.sh", "cmd.sh"):
         shutil.copy2(RECIPE / name, work / name)
     shutil.copytree(RECIPE / "local", work / "local", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "conf").symlink_to(REPO / "conf")
+    (work / "conf").symlink_to(RECIPE / "conf")
     (work / "utils").symlink_to(REPO / "utils")
     return work
 
@@ -51,6 +53,8 @@ def test_recipe_refuses_unknown_options_and_bad_values(tmp_path):
 
 @pytest.mark.slow  # ~30 s on 2 idle cores, most of it fbank of the 5,400 utterances
 def test_stages_1_to_4_on_the_mini_corpus(tmp_path, minivox):
+    """On $BCCMT_DATA (the mini corpus: its documented counts) or, without it, on tinyvox."""
+    counts = corpus_counts(minivox)  # the mini corpus's are MINI_COUNTS (1,018 test utterances, ...)
     work = recipe_copy(tmp_path)
     started = time.time()
     result = run_recipe(work, "--data-root", minivox, "--preset", "mini", "--stage", 1, "--stop-stage", 4)
@@ -58,19 +62,20 @@ def test_stages_1_to_4_on_the_mini_corpus(tmp_path, minivox):
     first_run = time.time() - started
     data = work / "data"
 
-    assert line_count(data / "trials" / "vox1_O") == line_count(minivox / "voxceleb1" / "veri_test2.txt") == 3500
-    assert line_count(data / "trials" / "vox1_E") == 8000
+    assert line_count(data / "trials" / "vox1_O") == line_count(minivox / "voxceleb1" / "veri_test2.txt") \
+        == counts["vox1_O"]
+    assert line_count(data / "trials" / "vox1_E") == counts["vox1_E"]
     assert not (data / "trials" / "vox1_H").exists()
     first_trial = (data / "trials" / "vox1_O").read_text().splitlines()[0].split()
     assert first_trial[2] in ("target", "nontarget") and first_trial[0].startswith("id1")
 
-    assert line_count(data / "voxceleb1_test" / "utt2spk") == 1018
-    assert line_count(data / "voxceleb1_dev" / "utt2spk") == 1256
-    assert line_count(data / "voxceleb2_dev" / "utt2spk") == 3124
+    assert line_count(data / "voxceleb1_test" / "utt2spk") == counts["voxceleb1_test"]
+    assert line_count(data / "voxceleb1_dev" / "utt2spk") == counts["voxceleb1_dev"]
+    assert line_count(data / "voxceleb2_dev" / "utt2spk") == counts["voxceleb2_dev"]
     assert (data / "voxceleb2_dev" / "wav.scp").read_text().splitlines()[0].endswith(".wav")  # mini converts
-    assert line_count(data / "voxceleb2_dev" / "utt2dur") == 3124
+    assert line_count(data / "voxceleb2_dev" / "utt2dur") == counts["voxceleb2_dev"]
     assert not (data / "musan_music").exists() and "music" in result.stdout + result.stderr
-    assert line_count(data / "rirs" / "wav.scp") == 120
+    assert line_count(data / "rirs" / "wav.scp") == counts["rirs"]
     for kind in ("reverb", "noise", "babble"):
         assert line_count(data / f"voxceleb2_dev_{kind}" / "wav.scp") == 400
     assert not (data / "voxceleb2_dev_music").exists()
@@ -79,7 +84,11 @@ def test_stages_1_to_4_on_the_mini_corpus(tmp_path, minivox):
     for name in ("feats.scp", "utt2spk", "spk2utt", "utt2num_frames"):
         assert (train / name).is_file(), name
     train_utts = [line.split()[0] for line in (train / "utt2spk").read_text().splitlines()]
-    assert 4000 < len(train_utts) <= 3124 + 1200
+    assert len(train_utts) <= counts["voxceleb2_dev"] + 1200
+    if is_tinyvox(minivox):  # its training speakers all have >= 2 utterances of >= 1 s: none is dropped
+        assert len(train_utts) == counts["voxceleb2_dev"] + 1200
+    else:  # the mini corpus: 3,124 clean + 1,200 augmented, less the single-utterance speakers
+        assert 4000 < len(train_utts)
     assert sum(utt.endswith("-reverb") for utt in train_utts) > 350
     frames = [int(line.split()[1]) for line in (train / "utt2num_frames").read_text().splitlines()]
     assert min(frames) >= 50
@@ -108,7 +117,7 @@ def test_stages_1_to_4_on_the_mini_corpus(tmp_path, minivox):
     first_entry = (data / "voxceleb2_dev" / "wav.scp").read_text().splitlines()[0]
     assert first_entry.split(None, 1)[1].endswith(".m4a") and os.path.isfile(first_entry.split(None, 1)[1])
     assert not (data / "voxceleb2_dev" / "utt2dur").exists()
-    assert line_count(data / "voxceleb2_dev" / "utt2spk") == 3124
+    assert line_count(data / "voxceleb2_dev" / "utt2spk") == counts["voxceleb2_dev"]
     pipes = run_recipe(work, "--data-root", minivox, "--preset", "mini", "--stage", 1, "--stop-stage", 1,
                        "--m4a-to-wav", "false", "--ffmpeg-pipes", "true")
     assert pipes.returncode == 0, pipes.stderr[-3000:]

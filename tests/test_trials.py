@@ -6,6 +6,7 @@ from click.testing import CliRunner
 from bccmt_tools.bin.convert_trials import cli as convert_trials
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.trials import Trial, read_trials, read_trials_with_format, voxceleb_path_to_utt, write_trials
+from tests.conftest import corpus_counts
 
 TRIALS = [Trial("id1-v1-00001", "id1-v2-00001", 1), Trial("id1-v1-00001", "id2-v9-00003", 0)]
 
@@ -129,6 +130,8 @@ def test_convert_trials_tool_reports_bad_input_in_one_line(tmp_path):
 
 
 def test_minivox_trial_list(minivox):
+    counts = corpus_counts(minivox)  # the mini corpus: 3,500 trials, 1,750 of them target
     trials = read_trials(minivox / "voxceleb1" / "veri_test2.txt", map_voxceleb_paths=True)
-    assert len(trials) == 3500 and sum(t.label for t in trials) == 1750
+    assert len(trials) == counts["vox1_O"] and sum(t.label for t in trials) == counts["vox1_O_target"]
+    assert 2 * counts["vox1_O_target"] == counts["vox1_O"]  # cleaned lists: half target
     assert all(t.enroll.split("-", 1)[0].startswith("id1") for t in trials)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compute fbank features for a Kaldi data dir in parallel jobs: writes DATA/feats.scp and
 # DATA/utt2num_frames (merged from the jobs, written atomically), features in FBANKDIR (absolute
-# ark paths in feats.scp), one log per job in LOGDIR, then validates the data dir.
+# ark paths in feats.scp), one log per job in LOGDIR, then validates the data dir. The fbank options
+# used go to DATA/conf/fbank.yaml (bccmt train takes a model's features from there).
 #
 # Does nothing when DATA/feats.scp is newer than DATA/wav.scp and covers every utterance.
 # Any run that recomputes first removes the old feats.scp/utt2num_frames, so a failed run never
@@ -52,7 +53,7 @@ if [ -s "$data/feats.scp" ] && [ -s "$data/utt2num_frames" ] && [ "$data/feats.s
   fi
   echo "$0: $data/feats.scp lacks $missing utterances of wav.scp; recomputing"
 fi
-rm -f "$data/feats.scp" "$data/utt2num_frames"
+rm -f "$data/feats.scp" "$data/utt2num_frames" "$data/conf/fbank.yaml"
 
 num_utts=$(keys "$data/wav.scp" | wc -l)
 [ "$num_utts" -gt 0 ] || die "$data/wav.scp is empty"
@@ -80,6 +81,7 @@ echo "$0: computing fbank for $data ($num_utts utterances, $nj jobs; logs in $lo
 # shellcheck disable=SC2086
 $cmd JOB=1:"$nj" "$logdir/make_fbank.JOB.log" \
   bccmt compute-fbank "${opts[@]}" --write-num-frames "ark,t:$logdir/utt2num_frames.JOB" \
+    --write-config "$logdir/fbank.JOB.yaml" \
     "scp:$data/split$nj/JOB/wav.scp" \
     "ark,scp:$fbankdir/raw_fbank_$name.JOB.ark,$fbankdir/raw_fbank_$name.JOB.scp" \
   || die "fbank extraction failed for $data (see the logs named above)"
@@ -102,11 +104,15 @@ done
 merge "$data/utt2num_frames" "${frames[@]}" || die "cannot merge the utt2num_frames of the jobs"
 merge "$data/feats.scp" "${scps[@]}" || die "cannot merge the feats.scp of the jobs"
 rm -f "${frames[@]}"
+# The fbank options of feats.scp (every job wrote the same), renamed into place like the tables.
+mkdir -p "$data/conf" && cp "$logdir/fbank.1.yaml" "$data/conf/.fbank.yaml.tmp" \
+  && mv "$data/conf/.fbank.yaml.tmp" "$data/conf/fbank.yaml" || die "cannot write $data/conf/fbank.yaml"
+rm -f "$logdir"/fbank.*.yaml
 
 num_feats=$(keys "$data/feats.scp" | wc -l)
 if [ "$num_feats" -lt "$num_utts" ]; then
   if [ "$skip_bad" != true ]; then
-    rm -f "$data/feats.scp" "$data/utt2num_frames"
+    rm -f "$data/feats.scp" "$data/utt2num_frames" "$data/conf/fbank.yaml"
     die "only $num_feats of $num_utts utterances got features"
   fi
   echo "$0: WARNING: $((num_utts - num_feats)) of $num_utts utterances had bad audio and were skipped" \

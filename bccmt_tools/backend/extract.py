@@ -13,7 +13,6 @@ With chunking off (``max_chunk_frames`` 0) an utterance longer than :data:`MAX_U
 is an error, not a run out of memory.
 """
 
-import json
 import math
 import os
 import sys
@@ -22,11 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bccmt_tools.errors import BccmtError, skip_or_raise
+from bccmt_tools.features.frontend import METADATA_KEYS, fbank_function, features_from_metadata
 
-# ONNX metadata_props (and TorchScript bccmt.json) keys written by `bccmt export`.
-METADATA_KEYS = {"features": "bccmt.features", "embedding_dim": "bccmt.embedding_dim", "model": "bccmt.model"}
-# Fbank implementations: torchaudio.compliance.kaldi (torch) or our numpy port (no torch).
-FBANK_FRONTENDS = ("torchaudio", "numpy")
 # Longest utterance embedded in one piece when chunking is off (--max-chunk-frames 0): 2 minutes.
 MAX_UNCHUNKED_FRAMES = 12000
 
@@ -116,17 +112,7 @@ class OnnxEmbedder:
 
     def feature_settings(self):
         """``(FbankConfig, cmn)`` stored in the file by ``bccmt export``, or None without metadata."""
-        text = self.metadata.get(METADATA_KEYS["features"])
-        if text is None:
-            return None
-        where = f"{self.path}: metadata {METADATA_KEYS['features']!r}"
-        try:
-            features = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BccmtError(f"{where}: invalid JSON: {exc}") from None
-        if not isinstance(features, dict):
-            raise BccmtError(f"{where}: expected a JSON object of fbank options")
-        return exp_feature_settings({"features": features}, where)
+        return features_from_metadata(self.metadata, self.path)
 
     def __call__(self, feats, lengths):
         lengths_type = np.int32 if "int32" in self.input_types["lengths"] else np.int64
@@ -292,28 +278,10 @@ def extract_embeddings(items, embedder, options=None, feature_dim=None, where="i
             progress(len(window))
 
 
-def fbank_function(frontend="torchaudio"):
-    """``compute(samples, config) -> feats`` of a front end in :data:`FBANK_FRONTENDS`; ``numpy``
-    needs no torch (same features as ``torchaudio`` to about 1e-3)."""
-    if frontend == "torchaudio":
-        try:
-            import torchaudio.compliance.kaldi  # noqa: F401  (compute_fbank imports it per call)
-        except ImportError:
-            raise BccmtError("the torchaudio fbank front end needs torch and torchaudio; "
-                             "use the numpy front end (--fbank-frontend numpy)") from None
-        from bccmt_tools.features.fbank import compute_fbank
-
-        return compute_fbank
-    if frontend == "numpy":
-        from bccmt_tools.features.fbank_numpy import compute_fbank_numpy
-
-        return compute_fbank_numpy
-    raise BccmtError(f"fbank front end {frontend!r} is not one of {', '.join(FBANK_FRONTENDS)}")
-
-
 def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=None, frontend="torchaudio"):
     """``(key, samples)`` -> ``(key, fbank)`` with the experiment's fbank config (dither forced to 0:
-    extraction must be deterministic), computed by ``frontend`` (see :func:`fbank_function`).
+    extraction must be deterministic), computed by ``frontend``
+    (see :func:`~bccmt_tools.features.frontend.fbank_function`).
     Audio too short for one frame is an error naming the key."""
     import dataclasses
 
@@ -326,19 +294,6 @@ def features_from_audio(audio_items, fbank_config, where="wav.scp", on_error=Non
                                           f"({len(samples)} samples)"), on_error)
             continue
         yield key, feats
-
-
-def exp_feature_settings(config, where="config.yaml"):
-    """``(FbankConfig, cmn)`` from an experiment config's ``features`` section."""
-    from bccmt_tools.features.fbank import load_fbank_config
-
-    features = dict(config.get("features") or {})
-    cmn = bool(features.pop("cmn", True))
-    try:
-        fbank = load_fbank_config(features)
-    except BccmtError as error:
-        raise BccmtError(f"{where}: key 'features': {error.message}") from None
-    return fbank, cmn
 
 
 class Progress:

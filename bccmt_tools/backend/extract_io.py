@@ -2,10 +2,12 @@
 
 import os
 
-from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder, exp_feature_settings
+from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.features.settings import parse_features
 from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
-from bccmt_tools.io.yaml_io import read_exp_config, read_yaml_mapping
+from bccmt_tools.io import expdir
+from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 INPUT_TYPES = ("feats", "wav")
 
@@ -39,7 +41,7 @@ def load_embedder(exp_dir=None, checkpoint=None, device="cpu", onnx_path=None, f
         elif stored is not None:
             fbank, cmn = stored
         elif exp_dir:
-            fbank, cmn = exp_feature_settings(read_exp_config(exp_dir), os.path.join(exp_dir, "config.yaml"))
+            fbank, cmn = parse_features(expdir.read_config(exp_dir).get("features"), str(expdir.config_path(exp_dir)))
         elif require_features:
             raise BccmtError(f"{onnx_path}: no features config in the model's metadata (exported by an older "
                              "bccmt export?); give --fbank-config (or --exp)")
@@ -55,14 +57,14 @@ def load_embedder(exp_dir=None, checkpoint=None, device="cpu", onnx_path=None, f
     from bccmt_tools.models.experiment import load_model_from_exp
 
     model, config = load_model_from_exp(exp_dir, checkpoint, device=device)
-    fbank, cmn = exp_feature_settings(config, os.path.join(exp_dir, "config.yaml"))
+    fbank, cmn = parse_features(config.get("features"), str(expdir.config_path(exp_dir)))
     return TorchEmbedder(model, device), fbank, cmn
 
 
 def read_features_file(path):
-    """``(FbankConfig, cmn)`` from a YAML file of fbank options (as ``conf/fbank.yaml``) that may
+    """``(FbankConfig, cmn)`` from a YAML file of fbank options (as ``egs/voxceleb/conf/fbank.yaml``) that may
     also hold ``cmn: true|false`` (default true)."""
-    return exp_feature_settings({"features": read_yaml_mapping(path, what="fbank options")}, str(path))
+    return parse_features(read_yaml_mapping(path, what="fbank options"), str(path))
 
 
 def scp_path(rspecifier):
@@ -93,6 +95,7 @@ def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaud
     is an error saying so."""
     if input_type == "feats":
         _refuse_audio_table(rspecifier)
+        check_feats_record(rspecifier, fbank)
         return _read_feats(rspecifier, on_error)
     from bccmt_tools.backend.speech import speech_features
     from bccmt_tools.io.audio import iter_audio_table
@@ -102,6 +105,18 @@ def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaud
     audio = iter_audio_table(rspecifier, fbank.sample_rate, resample=resample, channel=channel, on_error=on_error)
     return speech_features(audio, fbank, where=rspecifier, on_error=on_error, frontend=frontend,
                            min_speech=min_speech, vad_trim=vad_trim)
+
+
+def check_feats_record(rspecifier, fbank):
+    """Refuse a ``DATA/feats.scp`` whose fbank record (``DATA/conf/fbank.yaml``) differs from the
+    model's features ``fbank``; tables without a record (older data dirs, archives) pass."""
+    from bccmt_tools.features.record import check_fbank, read_fbank_record
+
+    path = scp_path(rspecifier)
+    record = read_fbank_record(os.path.dirname(path) or ".") if path and os.path.isfile(path) else None
+    if record is not None:
+        check_fbank(fbank, record, f"{rspecifier}: the model's features",
+                    "extract from features computed as the model's (or with --input-type wav)")
 
 
 def looks_like_audio(value):

@@ -59,7 +59,7 @@ class StreamedRecording:
 
 
 def _frontend(recording):
-    from bccmt_tools.backend.extract import fbank_function
+    from bccmt_tools.features.frontend import fbank_function
 
     return fbank_function(recording.frontend)
 

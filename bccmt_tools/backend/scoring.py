@@ -1,7 +1,8 @@
 """Score a trial list: map trial keys to embedding rows once, normalise once, score in chunks.
 
-Back-ends (``method``): ``cosine`` (optional mean subtraction), ``asnorm`` (cosine + AS-norm
-against a cohort) and ``plda`` (LLR of a trained PLDA, with its LDA / length-norm chain).
+Back-ends (``method``) are registered by name in :mod:`bccmt_tools.backend.backends`: ``cosine``
+(optional mean subtraction), ``asnorm`` (cosine + AS-norm against a cohort) and ``plda`` (LLR of a
+trained PLDA, with its LDA / length-norm chain).
 Enrolment by speaker (``enroll_spk2utt``): each enrolment id averages its utterances in the
 back-end's space (unit-length vectors for cosine, the PLDA space for PLDA, where the number of
 utterances also enters the LLR).
@@ -19,14 +20,15 @@ from operator import itemgetter
 
 import numpy as np
 
-from bccmt_tools.backend.cosine import prepare_cosine
-from bccmt_tools.backend.embeddings import check_same_dim, warn
-from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, group_mean, length_normalize, paired_dot
-from bccmt_tools.backend.score_norm import DEFAULT_TOP_N, as_norm, cohort_statistics
+from bccmt_tools.backend.backends import ScoringInputs, backend_names, check_inputs, get_backend
+from bccmt_tools.backend.embeddings import warn
+from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, group_mean
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import atomic_write
 
-METHODS = ("cosine", "asnorm", "plda")
+#: Names of the registered back-ends (:mod:`bccmt_tools.backend.backends`).
+METHODS = backend_names()
 
 ScoredTrials = namedtuple("ScoredTrials", "enroll test scores labels")
 ScoredTrials.__doc__ = "Parallel lists of enrolment and test keys, float scores, and labels (int array or None)."
@@ -85,17 +87,7 @@ def score_trials(trials, enroll, test, method="cosine", *, trials_where="trials"
 
 def check_scoring_inputs(method, enroll, test, cohort=None, plda=None, mean_vector=None):
     """The errors for a method without what it needs, or tables of different dimensions."""
-    if method not in METHODS:
-        raise BccmtError(f"unknown scoring method {method!r}; choose one of {', '.join(METHODS)}")
-    check_same_dim(enroll, test)
-    if method == "asnorm":
-        if cohort is None:
-            raise BccmtError("--method asnorm needs a cohort (--cohort RSPEC)")
-        check_same_dim(enroll, cohort)
-    if method == "plda" and plda is None:
-        raise BccmtError("--method plda needs a PLDA model (--plda model.npz)")
-    if mean_vector is not None and mean_vector.size != enroll.dim:
-        raise BccmtError(f"mean vector has dimension {mean_vector.size}, embeddings have {enroll.dim}")
+    check_inputs(method, enroll, test, ScoringInputs(mean_vector=mean_vector, cohort=cohort, plda=plda))
 
 
 def pair_scorer(enroll_keys, test_keys, enroll_groups, enroll, test, method="cosine", *, mean_vector=None,
@@ -105,11 +97,11 @@ def pair_scorer(enroll_keys, test_keys, enroll_groups, enroll, test, method="cos
     preparation (normalisation, projection, cohort statistics) is done once, here; each call only
     scores pairs. Every pair's score is computed on its own (no dependence on the other pairs of
     a call), so a trial list scored in pieces gives the same scores as scored at once."""
+    backend = get_backend(method)
+    inputs = ScoringInputs(mean_vector=mean_vector, cohort=cohort, top_n=top_n, plda=plda, chunk_size=chunk_size)
+
     def prepare(table, keys):
-        matrix = table.matrix[[table.index[key] for key in keys]]
-        if method == "plda":
-            return plda.project(matrix, keys, table.where)
-        return prepare_cosine(matrix, keys, mean_vector, table.where)
+        return backend.prepare(table.matrix[[table.index[key] for key in keys]], keys, table.where, inputs)
 
     utt_keys, utt_groups = [], []
     for group, key in enumerate(enroll_keys):
@@ -118,25 +110,7 @@ def pair_scorer(enroll_keys, test_keys, enroll_groups, enroll, test, method="cos
         utt_groups.extend([group] * len(members))
     enroll_matrix, counts = group_mean(prepare(enroll, utt_keys), np.asarray(utt_groups), len(enroll_keys))
     test_matrix = prepare(test, list(test_keys))
-
-    if method == "plda":
-        return lambda enroll_index, test_index: plda.llr(enroll_matrix, counts, test_matrix, enroll_index,
-                                                         test_index, chunk_size)
-    enroll_matrix = length_normalize(enroll_matrix, list(enroll_keys), enroll.where)
-    if method != "asnorm":
-        return lambda enroll_index, test_index: paired_dot(enroll_matrix, test_matrix, enroll_index, test_index,
-                                                           chunk_size)
-    cohort_matrix = prepare_cosine(cohort.matrix, cohort.keys, mean_vector, cohort.where)
-    if top_n > len(cohort):
-        warn(f"--top-n {top_n} is larger than the cohort {cohort.where} ({len(cohort)}); using the whole cohort")
-        top_n = len(cohort)
-    enroll_stats = cohort_statistics(enroll_matrix, cohort_matrix, top_n, list(enroll_keys), enroll.where)
-    test_stats = cohort_statistics(test_matrix, cohort_matrix, top_n, list(test_keys), test.where)
-
-    def score(enroll_index, test_index):
-        raw = paired_dot(enroll_matrix, test_matrix, enroll_index, test_index, chunk_size)
-        return as_norm(raw, enroll_index, test_index, enroll_stats, test_stats)
-    return score
+    return backend.scorer(enroll_matrix, counts, test_matrix, enroll_keys, test_keys, enroll.where, test.where, inputs)
 
 
 def _enrollment_groups(enroll_ids, enroll, enroll_spk2utt):

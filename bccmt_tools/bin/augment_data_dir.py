@@ -97,7 +97,7 @@ def _need(sources, name, kind):
 @click.option("--music-dir", type=click.Path(file_okay=False), help="Data dir of MUSAN music (music).")
 @click.option("--speech-dir", type=click.Path(file_okay=False), help="Data dir of MUSAN speech (babble).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Augmentation ranges (YAML, e.g. conf/augment.yaml); built-in defaults otherwise.")
+              help="Augmentation ranges (YAML, e.g. egs/voxceleb/conf/augment.yaml); built-in defaults otherwise.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same output.")
 @click.option("--num-utts", type=click.IntRange(min=1), default=None, help="Augment a random subset of N utterances.")
 @click.option("--job", type=click.IntRange(min=1), default=1, show_default=True, help="Process only shard JOB ...")

@@ -20,13 +20,11 @@ def cli(exp_dir, num, out_path):
     Example:
       bccmt average-model --exp exp/teacher_base --num 3
     """
-    import os
-
+    from bccmt_tools.io.atomic import check_writable
+    from bccmt_tools.io.expdir import averaged_path
     from bccmt_tools.train.checkpoint import average_checkpoints, save_checkpoint
 
-    from bccmt_tools.io.atomic import check_writable
-
-    out_path = out_path or os.path.join(exp_dir, "avg_model.pt")
+    out_path = out_path or averaged_path(exp_dir)
     check_writable(out_path, "averaged model")  # before loading the checkpoints
     result = average_checkpoints(exp_dir, num)
     save_checkpoint(result, out_path)

@@ -12,7 +12,9 @@ def cli(out_dir, in_dirs):
     """Combine the data dirs IN_DIRS into OUT_DIR.
 
     Files present in every input are combined; the others are left out (and named). An
-    utterance id found in two inputs is an error naming both.
+    utterance id found in two inputs is an error naming both. When feats.scp is combined, the
+    inputs' fbank records (conf/fbank.yaml, the options the features were computed with) must
+    agree, and the output keeps it (left out, and named, when some inputs have none).
 
     \b
     Example:

@@ -43,11 +43,15 @@ class _Progress:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML fbank options (see conf/fbank.yaml); default: the built-in Kaldi-style 80-bin setup.")
+              help="YAML fbank options (see egs/voxceleb/conf/fbank.yaml); default: the built-in Kaldi-style "
+                   "80-bin setup.")
 @click.option("--compress/--no-compress", default=False, show_default=True,
               help="Write Kaldi-compressed matrices (compression method 2, as Kaldi's --compress=true).")
 @click.option("--write-num-frames", "num_frames_spec", metavar="WSPEC", default=None,
               help="Also write 'key num_frames' lines (ark,t:utt2num_frames or a plain path), atomically.")
+@click.option("--write-config", "record_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write every fbank option used (YAML) to this file, atomically, after the features: "
+                   "utils/make_fbank.sh keeps it as DATA/conf/fbank.yaml, whence bccmt train takes the features.")
 @click.option("--resample", is_flag=True, help="Resample audio whose rate differs from the config's sample_rate.")
 @click.option("--channel", type=int, default=None,
               help="Channel (0-based) to use from multi-channel audio; without it such audio is an error.")
@@ -57,7 +61,8 @@ class _Progress:
 @no_pipes_option
 @click.argument("rspecifier")
 @click.argument("wspecifier")
-def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num_threads, rspecifier, wspecifier):
+def cli(config_path, compress, num_frames_spec, record_path, resample, channel, skip_bad, num_threads, rspecifier,
+        wspecifier):
     """Compute fbank features of every utterance in RSPECIFIER and write them to WSPECIFIER.
 
     RSPECIFIER is scp:wav.scp (entries: wav/flac paths, 'cmd |' pipes, ark:offset wav
@@ -69,7 +74,7 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
     \b
     Examples:
       bccmt compute-fbank --config conf/fbank.yaml --compress \\
-          --write-num-frames ark,t:data/test/utt2num_frames \\
+          --write-num-frames ark,t:data/test/utt2num_frames --write-config data/test/conf/fbank.yaml \\
           scp:data/test/wav.scp ark,scp:fbank/raw_fbank_test.ark,fbank/raw_fbank_test.scp
       bccmt compute-fbank scp:data/test/wav.scp ark:- | \
           python -c "import kaldiio,sys; [print(k, m.shape) for k, m in kaldiio.load_ark(sys.stdin.buffer)]"
@@ -79,6 +84,7 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
     import torch
 
     from bccmt_tools.features.fbank import compute_fbank, load_fbank_config, num_frames
+    from bccmt_tools.features.record import write_fbank_record
     from bccmt_tools.io.atomic import atomic_write, check_writable
     from bccmt_tools.io.audio import iter_audio_table
     from bccmt_tools.io.kaldi_table import TableWriter
@@ -88,6 +94,8 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
     num_frames_path = _num_frames_path(num_frames_spec) if num_frames_spec else None
     if num_frames_path:  # written last: check it now, not after all the work
         check_writable(num_frames_path, "--write-num-frames file")
+    if record_path:
+        check_writable(record_path, "--write-config file")
 
     skipped = []
 
@@ -118,6 +126,8 @@ def cli(config_path, compress, num_frames_spec, resample, channel, skip_bad, num
             if num_frames_path:
                 with atomic_write(num_frames_path) as handle:
                     handle.writelines(f"{key} {count}\n" for key, count in frame_counts.items())
+            if record_path:
+                write_fbank_record(config, record_path)
     finally:
         progress.close()
     _report(len(frame_counts), skipped)

@@ -2,11 +2,9 @@
 
 import click
 
+from bccmt_tools.io import expdir
 from bccmt_tools.models.export import DEFAULT_TOLERANCE, FORMATS, deployment_metadata, export_model
 from bccmt_tools.models.experiment import load_model_from_exp
-
-DEFAULT_NAMES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
-INT8_NAME = "model.int8.onnx"
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +65,6 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance, quantize, ca
             --calibration-data data/voxceleb1_dev --check-trials data/trials/vox1_O \\
             --check-data data/voxceleb1_test --out exp/bccmt_tiny/model.int8.onnx
     """
-    from pathlib import Path
 
     from bccmt_tools.errors import BccmtError
 
@@ -83,18 +80,18 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance, quantize, ca
         raise BccmtError("--calibration-data, --check-trials, --check-data, --keep-float and --force go with "
                          "--quantize int8")
     model, config = load_model_from_exp(exp_dir, checkpoint)
-    metadata = deployment_metadata(config, model, where=str(Path(exp_dir) / "config.yaml"))
+    metadata = deployment_metadata(config, model, where=str(expdir.config_path(exp_dir)))
     if quantize == "int8":
         from bccmt_tools.models.export import export_int8
 
-        out_path = out_path or str(Path(exp_dir) / INT8_NAME)
+        out_path = out_path or str(expdir.export_path(exp_dir, "int8"))
         report = export_int8(model, out_path, metadata, calibration_data, check_trials, check_data,
                              calibration_utterances, method=calibration_method, keep_float=keep_float,
                              max_eer_increase=max_eer_increase, force=force, opset=opset, tolerance=tolerance,
                              progress=lambda message: click.echo(f"export: {message}", err=True))
         _echo_int8(report)
         return
-    out_path = out_path or str(Path(exp_dir) / DEFAULT_NAMES[fmt])
+    out_path = out_path or str(expdir.export_path(exp_dir, fmt))
     report = export_model(model, out_path, fmt, opset=opset, fuse=fuse, tolerance=tolerance, metadata=metadata)
     for shape, diff in report["per_shape"].items():
         click.echo(f"parity {shape} (batch x frames): max abs diff {diff:.3g}")

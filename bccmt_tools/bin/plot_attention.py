@@ -40,9 +40,11 @@ def cli(teacher_dir, student_dir, teacher_checkpoint, student_checkpoint, wav, o
 
     import torch
 
-    from bccmt_tools.backend.extract import exp_feature_settings, fbank_function
     from bccmt_tools.errors import BccmtError
+    from bccmt_tools.features.frontend import fbank_function
+    from bccmt_tools.features.settings import parse_features
     from bccmt_tools.io.audio import read_audio
+    from bccmt_tools.io.expdir import config_path
     from bccmt_tools.models.experiment import load_model_from_exp
     from bccmt_tools.train.attention_view import matched_attention, plot_attention
     from bccmt_tools.train.teacher import check_features_match
@@ -56,7 +58,7 @@ def cli(teacher_dir, student_dir, teacher_checkpoint, student_checkpoint, wav, o
                              "distilled); give --teacher")
     teacher, teacher_config = load_model_from_exp(teacher_dir, teacher_checkpoint)
     check_features_match(student_config.get("features") or {}, teacher_config.get("features") or {}, teacher_dir)
-    fbank, cmn = exp_feature_settings(student_config, os.path.join(student_dir, "config.yaml"))
+    fbank, cmn = parse_features(student_config.get("features"), str(config_path(student_dir)))
     samples = read_audio(wav, fbank.sample_rate, where=f"--wav {wav}")
     if seconds and seconds > 0:
         samples = samples[:int(seconds * fbank.sample_rate)]

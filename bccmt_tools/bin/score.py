@@ -2,14 +2,25 @@
 
 import click
 
+from bccmt_tools.backend.backends import backend_names, describe_backends, get_backend
 from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
-from bccmt_tools.backend.scoring import METHODS
+
+# Options that feed a back-end: ScoringInputs field -> option name.
+BACKEND_OPTIONS = (("mean_vector", "--mean-vector"), ("cohort", "--cohort"), ("plda", "--plda"))
+
+
+def _list_methods(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        click.echo("\n".join(backend_names()))
+        ctx.exit()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--method", type=click.Choice(METHODS), default="cosine", show_default=True,
-              help="cosine; asnorm (cosine + adaptive symmetric normalisation, needs --cohort); plda (needs --plda).")
+@click.option("--method", type=click.Choice(backend_names()), default="cosine", show_default=True,
+              help="Back-end: " + "; ".join(describe_backends()) + ".")
+@click.option("--list-methods", is_flag=True, expose_value=False, is_eager=True, callback=_list_methods,
+              help="Print the back-end names, one a line, and exit (for scripts that score with each).")
 @click.option("--mean-vector", type=click.Path(dir_okay=False), default=None,
               help="Vector subtracted from every embedding before cosine/AS-norm (e.g. the training "
                    "set's global mean from mean-embeddings --global-mean-out).")
@@ -49,6 +60,7 @@ def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, ski
           trials.txt scp:emb.scp scp:emb.scp scores.txt
       bccmt score --method plda --plda exp/x/plda/plda.npz trials.txt scp:emb.scp scp:emb.scp -
       bccmt score --enroll-spk2utt enroll/spk2utt my_trials scp:enroll.scp scp:test.scp -
+      for method in $(bccmt score --list-methods); do echo "$method"; done
     """
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
     from bccmt_tools.backend.scoring import score_trials, write_scores
@@ -56,12 +68,11 @@ def cli(method, mean_vector, cohort_rspec, top_n, plda_path, enroll_spk2utt, ski
     from bccmt_tools.io.datadir import read_spk2utt
     from bccmt_tools.io.trials import read_trials
 
-    if method != "asnorm" and cohort_rspec:
-        raise BccmtError("--cohort is used only with --method asnorm")
-    if method != "plda" and plda_path:
-        raise BccmtError("--plda is used only with --method plda")
-    if method == "plda" and mean_vector:
-        raise BccmtError("--mean-vector does not apply to --method plda (the PLDA model holds its own mean)")
+    given = {"mean_vector": mean_vector, "cohort": cohort_rspec, "plda": plda_path}
+    for field, option in BACKEND_OPTIONS:
+        if given[field] and field not in get_backend(method).uses:
+            users = " or ".join(name for name in backend_names() if field in get_backend(name).uses)
+            raise BccmtError(f"{option} does not apply to --method {method} (it goes with --method {users})")
     if chunk_size < 1:
         raise BccmtError("--chunk-size must be at least 1")
     if plda_path:  # scipy comes with it: imported only when needed (a second of start-up)

@@ -5,7 +5,7 @@ import click
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Training YAML (see conf/train/); every key is checked against the defaults.")
+              help="Training YAML (see egs/voxceleb/conf/train/); every key is checked against the defaults.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="Training data dir: feats.scp (or wav.scp with --data-type raw) and utt2spk.")
 @click.option("--exp", "exp_dir", required=True, type=click.Path(file_okay=False),
@@ -46,6 +46,11 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
     a fresh run would otherwise replace its checkpoints and leave its old averaged model and
     exports beside the new config. The training data needs at least 2 speakers.
 
+    Trained on feats.scp, the model expects the features they were computed with: the config's
+    features section comes from DATA/conf/fbank.yaml (written with feats.scp by
+    utils/make_fbank.sh), and an fbank option the config also gives must agree with it (else an
+    error naming both values). Data dirs without that file use the built-in fbank defaults.
+
     \b
     Examples:
       bccmt train --config conf/train/teacher_base_mini.yaml --data data/train --exp exp/teacher_base
@@ -60,6 +65,7 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
     """
     import torch
 
+    from bccmt_tools.features.record import read_fbank_record
     from bccmt_tools.train.config import load_config
     from bccmt_tools.train.trainer import Trainer
 
@@ -90,9 +96,9 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
         from bccmt_tools.train.init_from import check_init_dir, init_config
 
         check_init_dir(init_dir)
-        config = init_config(init_dir, config_path, extra)
+        config = init_config(init_dir, config_path, extra, read_fbank_record(data_dir))
     else:
-        config = load_config(config_path, extra)
+        config = load_config(config_path, extra, data_dir=data_dir)
     if num_threads:
         torch.set_num_threads(num_threads)
     if device is None:

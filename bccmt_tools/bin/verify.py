@@ -2,9 +2,10 @@
 
 import click
 
-from bccmt_tools.backend.extract import FBANK_FRONTENDS, ExtractionOptions
+from bccmt_tools.backend.extract import ExtractionOptions
+from bccmt_tools.features.frontend import FBANK_FRONTENDS
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
-from bccmt_tools.backend.scoring import METHODS
+from bccmt_tools.backend.backends import backend_names
 from bccmt_tools.io.audio_options import audio_input_options
 
 
@@ -16,15 +17,15 @@ from bccmt_tools.io.audio_options import audio_input_options
               help="Model exported by `bccmt export`, run with onnxruntime and the numpy fbank: no torch needed. "
                    "Features config from the file's metadata (else --fbank-config or --exp).")
 @click.option("--fbank-config", type=click.Path(dir_okay=False), default=None,
-              help="With --onnx: YAML of fbank options (as conf/fbank.yaml, may add 'cmn: false'); overrides the "
-                   "model's metadata; needed for ONNX files without it.")
+              help="With --onnx: YAML of fbank options (as egs/voxceleb/conf/fbank.yaml, may add 'cmn: false'); "
+                   "overrides the model's metadata; needed for ONNX files without it.")
 @click.option("--fbank-frontend", type=click.Choice(("auto",) + FBANK_FRONTENDS), default="auto",
               show_default=True,
               help="Fbank implementation; auto: numpy with --onnx (no torch), torchaudio with --exp.")
 @click.option("--wav-scp", type=click.Path(dir_okay=False), required=True, help="utterance id -> audio (path or 'cmd |').")
 @click.option("--trials", type=click.Path(dir_okay=False), required=True,
               help="Trial list: 'enroll test', 'enroll test target|nontarget' or '1|0 enroll test'.")
-@click.option("--method", type=click.Choice(METHODS), default="cosine", show_default=True, help="Back-end.")
+@click.option("--method", type=click.Choice(backend_names()), default="cosine", show_default=True, help="Back-end.")
 @click.option("--mean-vector", type=click.Path(dir_okay=False), default=None, help="Cosine/AS-norm: vector to subtract.")
 @click.option("--cohort", "cohort_rspec", metavar="RSPEC", default=None, help="AS-norm cohort embeddings.")
 @click.option("--top-n", type=int, default=DEFAULT_TOP_N, show_default=True, help="AS-norm top-N.")

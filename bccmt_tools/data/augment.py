@@ -1,7 +1,7 @@
 """Data augmentation in the Kaldi voxceleb/v2 manner: additive MUSAN noise, music, babble, reverberation.
 
 Shared by ``bccmt augment-data-dir`` (recipe stage 3, augmented copies on disk) and online
-augmentation during training. Ranges live in ``conf/augment.yaml``:
+augmentation during training. Ranges live in ``egs/voxceleb/conf/augment.yaml``:
 
 * ``noise``: one MUSAN noise file at an SNR drawn uniformly from 0-15 dB;
 * ``music``: one MUSAN music file at 5-15 dB;

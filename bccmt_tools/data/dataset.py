@@ -18,6 +18,8 @@ import torch
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.cmn import mean_normalize
+from bccmt_tools.features.framing import config_window_and_shift, samples_for_frames
+from bccmt_tools.features.settings import parse_features
 from bccmt_tools.io.datadir import read_kv, read_utt2spk
 from bccmt_tools.io.pipes import check_pipe_allowed
 
@@ -171,9 +173,7 @@ class RawCropDataset(_SpeakerDataset):
         self.fbank = dataclasses.replace(load_fbank_config(fbank_config), dither=float(dither))
         self.augmenter = augmenter
         self.cmn = bool(cmn)
-        window = int(self.fbank.sample_rate * self.fbank.frame_length * 0.001)
-        shift = int(self.fbank.sample_rate * self.fbank.frame_shift * 0.001)
-        self.crop_samples = window + (self.crop_frames - 1) * shift
+        self.crop_samples = samples_for_frames(self.crop_frames, *config_window_and_shift(self.fbank))
 
     def __getitem__(self, item):
         from bccmt_tools.features.fbank import compute_fbank
@@ -199,10 +199,9 @@ class RawCropDataset(_SpeakerDataset):
 def build_dataset(config, data_dir, spk2id=None, seed=0):
     """The training dataset of a resolved config (``data.type`` feats or raw)."""
     data = config["data"]
-    cmn = bool(config["features"].get("cmn", True))
+    fbank, cmn = parse_features(config["features"], "train config")
     if data["type"] == "feats":
         return FeatsCropDataset(data_dir, data["crop_frames"], spk2id=spk2id, cmn=cmn)
-    fbank = {key: value for key, value in config["features"].items() if key != "cmn"}
     augmenter = build_augmenter(data["augment"], seed=seed)
     return RawCropDataset(data_dir, data["crop_frames"], fbank, dither=data["dither"], augmenter=augmenter,
                           spk2id=spk2id, cmn=cmn)

@@ -12,7 +12,7 @@ the same global list (padded to a multiple of ``world_size``).
 
 import numpy as np
 
-from bccmt_tools.train.rng import sample_seed
+from bccmt_tools.data.seeds import sample_seed
 
 
 class EpochSampler:

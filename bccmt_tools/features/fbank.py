@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.features.framing import num_frames  # noqa: F401  (re-exported: features.fbank.num_frames)
 from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 INT16_SCALE = 32768.0
@@ -131,15 +132,6 @@ def _torchaudio_options(config):
         use_log_fbank=config.use_log_fbank,
         use_power=config.use_power,
     )
-
-
-def num_frames(num_samples, config):
-    """Number of frames Kaldi produces for ``num_samples`` samples (0 when too short)."""
-    window = int(config.sample_rate * config.frame_length * 0.001)
-    shift = int(config.sample_rate * config.frame_shift * 0.001)
-    if config.snip_edges:
-        return 0 if num_samples < window else 1 + (num_samples - window) // shift
-    return (num_samples + shift // 2) // shift
 
 
 def compute_fbank(samples, config=None, generator=None):

@@ -22,6 +22,7 @@ import numpy as np
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import INT16_SCALE, FbankConfig
+from bccmt_tools.features.framing import config_window_and_shift, frame_count
 
 FLOAT32_EPSILON = float(np.finfo(np.float32).eps)  # Kaldi's floor before every log
 BLACKMAN_COEFF = 0.42
@@ -36,8 +37,7 @@ def mel_scale(freq):
 
 def frame_geometry(config):
     """``(window_size, window_shift, fft_size)`` in samples for a config."""
-    window_size = int(config.sample_rate * config.frame_length * 0.001)
-    window_shift = int(config.sample_rate * config.frame_shift * 0.001)
+    window_size, window_shift = config_window_and_shift(config)
     fft_size = window_size
     if config.round_to_power_of_two:
         fft_size = 1 if window_size <= 1 else 2 ** (window_size - 1).bit_length()
@@ -127,18 +127,6 @@ def frame_signal(waveform, window_size, window_shift, snip_edges):
     else:
         waveform = waveform[first:last]
     return np.lib.stride_tricks.sliding_window_view(waveform, window_size)[::window_shift][:count]
-
-
-def frame_count(num_samples, window_size, window_shift, snip_edges):
-    """``(frames, first sample of frame 0)`` of Kaldi's framing (the first sample is negative,
-    i.e. reflected, without ``snip_edges``).
-
-    >>> frame_count(16000, 400, 160, True), frame_count(16000, 400, 160, False)
-    ((98, 0), (100, -120))
-    """
-    if snip_edges:
-        return (0 if num_samples < window_size else 1 + (num_samples - window_size) // window_shift), 0
-    return (num_samples + window_shift // 2) // window_shift, window_shift // 2 - window_size // 2
 
 
 def _log_energy(frames, energy_floor, out):

@@ -24,7 +24,8 @@ import dataclasses
 import numpy as np
 
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.features.fbank_numpy import _reflect, frame_count, frame_geometry
+from bccmt_tools.features.fbank_numpy import _reflect, frame_geometry
+from bccmt_tools.features.framing import frame_count
 
 DEFAULT_SEGMENT_FRAMES = 1000  # 10 s at a 10 ms shift per fbank call
 
@@ -33,7 +34,7 @@ def fbank_segments(blocks, config, compute, segment_frames=DEFAULT_SEGMENT_FRAME
     """Yield ``(feats [k, F] float32, samples)`` for consecutive runs of frames of the recording
     whose 1-D float sample blocks ``blocks`` yields in order; ``samples`` are the samples those
     ``k`` frames cover, to be framed with ``snip_edges`` (any reflection already applied). ``compute(samples,
-    config)`` is the fbank front end (:func:`~bccmt_tools.backend.extract.fbank_function`);
+    config)`` is the fbank front end (:func:`~bccmt_tools.features.frontend.fbank_function`);
     ``config.dither`` must be 0 (dither draws would differ from the whole-recording ones).
     """
     if config.dither > 0.0:

@@ -31,6 +31,7 @@ import numpy as np
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank_numpy import FLOAT32_EPSILON, frame_signal
+from bccmt_tools.features.framing import window_and_shift
 
 INT16_SCALE = 32768.0
 #: Seconds of voiced frames the verification tools require by default (``--min-speech``).
@@ -63,8 +64,7 @@ def frame_log_energy(samples, sample_rate, config=VadConfig()):
     >>> frame_log_energy(np.zeros(399), 16000).shape  # shorter than one 25 ms frame
     (0,)
     """
-    window = int(sample_rate * config.frame_length * 0.001)
-    shift = int(sample_rate * config.frame_shift * 0.001)
+    window, shift = window_and_shift(sample_rate, config.frame_length, config.frame_shift)
     if window < 2 or shift < 1:
         raise BccmtError(f"VAD: frames of {window} samples every {shift} are too small at {sample_rate} Hz")
     frames = frame_signal(np.asarray(samples, dtype=np.float64).ravel() * INT16_SCALE, window, shift,

@@ -28,6 +28,9 @@ from bccmt_tools.io.atomic import atomic_write
 PER_UTT_FILES = ("wav.scp", "utt2spk", "feats.scp", "utt2num_frames", "utt2dur", "vad.scp")
 #: ``spk2utt`` is derived from ``utt2spk``; other ``spk2*`` files (``spk2gender``) are per-speaker.
 SPK2UTT = "spk2utt"
+#: The fbank options ``feats.scp`` was computed with (written by ``bccmt compute-fbank
+#: --write-config``; read by :mod:`bccmt_tools.features.record`); it goes wherever feats.scp goes.
+FBANK_RECORD = "conf/fbank.yaml"
 
 
 def numbered_lines(path):

@@ -1,7 +1,8 @@
 """Whole-directory operations on Kaldi data dirs: subset, fix, combine, split and filter.
 
 The ``bccmt subset-data-dir``, ``fix-data-dir``, ``combine-data-dirs``, ``split-data-dir`` and
-``filter-data-dir`` tools are thin wrappers around these functions.
+``filter-data-dir`` tools are thin wrappers around these functions. The fbank record
+(:data:`~bccmt_tools.io.datadir.FBANK_RECORD`) goes wherever ``feats.scp`` goes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import math
 from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.atomic import atomic_write
 from bccmt_tools.io.datadir import (
+    FBANK_RECORD,
     SPK2UTT,
     DataDir,
     is_per_spk_file,
@@ -56,9 +59,25 @@ def load_tables(data):
     return utt_tables, spk_tables
 
 
-def write_data_dir(out, utt_tables, spk_tables=None):
+def fbank_record_text(data):
+    """The text of ``data``'s fbank record (:data:`~bccmt_tools.io.datadir.FBANK_RECORD`), or None."""
+    path = data.file(FBANK_RECORD)
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _write_fbank_record(out, text):
+    path = Path(out) / FBANK_RECORD
+    if text is None:
+        path.unlink(missing_ok=True)
+        return
+    with atomic_write(path) as handle:
+        handle.write(text)
+
+
+def write_data_dir(out, utt_tables, spk_tables=None, fbank_record=None):
     """Write tables into ``out`` with ``spk2utt`` made from ``utt2spk``, and restrict per-speaker
-    tables to its speakers. Data files left in ``out`` from an earlier run are removed.
+    tables to its speakers; ``fbank_record`` (text) is written with a ``feats.scp``. Data files (and
+    a record) left in ``out`` from an earlier run are removed.
 
     Returns ``(DataDir, removed_file_names)``.
     """
@@ -75,6 +94,7 @@ def write_data_dir(out, utt_tables, spk_tables=None):
     for name, table in (spk_tables or {}).items():
         write_kv(out / name, _restrict(table, speakers))
         written.add(name)
+    _write_fbank_record(out, fbank_record if "feats.scp" in utt_tables else None)
     write_spk2utt(out / SPK2UTT, utt2spk_to_spk2utt(utt2spk))
     removed = []
     for entry in sorted(out.iterdir()):
@@ -131,7 +151,8 @@ def subset_data_dir(src, out, utts):
     _check_output_folder(data.path, out)
     utt_tables, spk_tables = load_tables(data)
     keep = set(utts)
-    return write_data_dir(out, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables)
+    return write_data_dir(out, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables,
+                          fbank_record_text(data))
 
 
 def _read_kv_lenient(path):
@@ -262,7 +283,8 @@ def fix_data_dir(path):
     for name in data.present_files():
         shutil.copy2(data.file(name), backup / name)
     spk_tables = {name: _read_kv_lenient(data.file(name))[0] for name in data.per_spk_files()}
-    fixed, _removed = write_data_dir(data.path, {n: _restrict(t, keep) for n, t in tables.items()}, spk_tables)
+    fixed, _removed = write_data_dir(data.path, {n: _restrict(t, keep) for n, t in tables.items()}, spk_tables,
+                                     fbank_record_text(data))
     kept_spks = len(set(fixed.utt2spk.values()))
     return FixReport(len(keep), kept_spks, dict(sorted(reasons.items())), len(dropped),
                      len(old_spks) - kept_spks, backup)
@@ -296,8 +318,36 @@ def combine_data_dirs(out, inputs):
                     raise BccmtError(f"{name}: key {key!r}: in both {origin[key]} and {data.path}")
                 merged[key], origin[key] = value, data.path
         (utt_tables if is_per_utt_file(name) else spk_tables)[name] = merged
-    combined, _removed = write_data_dir(out, utt_tables, spk_tables)
+    record, lacking = _common_fbank_record(datas) if "feats.scp" in utt_tables else (None, [])
+    if lacking:
+        left_out[FBANK_RECORD] = lacking
+    combined, _removed = write_data_dir(out, utt_tables, spk_tables, record)
     return combined, left_out
+
+
+def _common_fbank_record(datas):
+    """``(text, lacking)``: the fbank record the ``datas`` that have one share (None when none has
+    one) and the paths of those without one (older data dirs: the record is then left out, like any
+    file some inputs lack). Records that differ are an error: those feats.scp do not mix."""
+    from bccmt_tools.io.yaml_io import read_yaml_mapping
+
+    texts = [fbank_record_text(data) for data in datas]
+    having = [data for data, text in zip(datas, texts) if text is not None]
+    lacking = [str(data.path) for data, text in zip(datas, texts) if text is None]
+    if not having:
+        return None, []
+    first = having[0]
+    options = read_yaml_mapping(first.file(FBANK_RECORD), what="fbank options")
+    for data in having[1:]:
+        other = read_yaml_mapping(data.file(FBANK_RECORD), what="fbank options")
+        differing = [key for key in list(options) + [k for k in other if k not in options]
+                     if options.get(key) != other.get(key)]
+        if differing:
+            key = differing[0]
+            raise BccmtError(f"{data.file(FBANK_RECORD)}: key {key!r}: {other.get(key)!r}, but "
+                             f"{first.file(FBANK_RECORD)} says {options.get(key)!r}: their feats.scp were computed "
+                             f"with other fbank options and cannot be combined; recompute one of them")
+    return (None if lacking else texts[datas.index(first)]), lacking
 
 
 def balanced_cuts(counts, parts):
@@ -376,7 +426,8 @@ def split_data_dir(path, nj, by="utt", force=False):
         raise BccmtError(f"{data.path}: cannot split {len(units)} {kind} into {nj} non-empty jobs")
     for job_dir, (start, end) in zip(job_dirs, balanced_cuts([len(unit) for unit in units], nj)):
         keep = {utt for unit in units[start:end] for utt in unit}
-        write_data_dir(job_dir, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables)
+        write_data_dir(job_dir, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables,
+                       fbank_record_text(data))
     return job_dirs, False
 
 
@@ -417,6 +468,7 @@ def filter_data_dir(src, out, min_frames=None, max_frames=None, min_utts_per_spk
         keep -= dropped
     if not keep:
         raise BccmtError(f"{data.path}: no utterance is left after filtering; nothing written to {out}")
-    filtered, _ = write_data_dir(out, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables)
+    filtered, _ = write_data_dir(out, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables,
+                                 fbank_record_text(data))
     return filtered, removed
 

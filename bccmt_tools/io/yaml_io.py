@@ -9,8 +9,6 @@ from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
 
-#: Keys every experiment config (``exp/<tag>/config.yaml``) has, whatever trained it.
-EXP_REQUIRED_KEYS = ("model", "model_conf", "features")
 
 
 def read_yaml_mapping(path, what="config"):
@@ -36,15 +34,3 @@ def read_yaml_mapping(path, what="config"):
     if not isinstance(values, dict):
         raise BccmtError(f"{path}: expected a mapping of {what}, got {type(values).__name__}")
     return values
-
-
-def read_exp_config(exp_dir) -> dict:
-    """``exp_dir/config.yaml`` as a dict, checked for the keys a model needs (no torch needed)."""
-    path = Path(exp_dir) / "config.yaml"
-    if not path.is_file():
-        raise BccmtError(f"{path}: file not found (is {exp_dir} an experiment directory?)")
-    config = read_yaml_mapping(path)
-    for key in EXP_REQUIRED_KEYS:
-        if key not in config:
-            raise BccmtError(f"{path}: key '{key}': missing")
-    return config

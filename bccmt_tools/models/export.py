@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bccmt_tools.backend.extract import METADATA_KEYS, exp_feature_settings
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.features.frontend import features_from_metadata, model_metadata
+from bccmt_tools.features.settings import parse_features
 from bccmt_tools.io.atomic import temp_name_for
 from bccmt_tools.models.fuse import fuse_for_inference
 
@@ -44,16 +45,12 @@ TORCHSCRIPT_METADATA_FILE = "bccmt.json"
 def deployment_metadata(config: dict, model: nn.Module, where: str = "config.yaml") -> Dict[str, str]:
     """String metadata for an exported model, from an experiment config and its model.
 
-    Keys are :data:`bccmt_tools.backend.extract.METADATA_KEYS`: ``features`` is the JSON of the
+    Keys are :data:`bccmt_tools.features.frontend.METADATA_KEYS`: ``features`` is the JSON of the
     full fbank options plus ``cmn`` (defaults filled in, so later default changes cannot alter
     it), ``embedding_dim`` the output size, ``model`` the registry name.
     """
-    fbank, cmn = exp_feature_settings(config, where)
-    return {
-        METADATA_KEYS["features"]: json.dumps(dict(fbank.to_dict(), cmn=cmn), sort_keys=True),
-        METADATA_KEYS["embedding_dim"]: str(int(model.embedding_dim)),
-        METADATA_KEYS["model"]: str(config.get("model", "")),
-    }
+    fbank, cmn = parse_features(config.get("features"), where)
+    return model_metadata(fbank, cmn, model.embedding_dim, config.get("model", ""))
 
 
 def write_torchscript(model: nn.Module, path, metadata: Optional[Dict[str, str]] = None) -> None:
@@ -195,7 +192,6 @@ def export_int8(model: nn.Module, out_path, metadata: Dict[str, str], calibratio
     ``max_eer_increase`` (relative) of the float model's, or with ``force``; the measures go into
     its metadata (key ``bccmt.quantization``). Returns the report (``float``/``int8`` accuracy,
     ``gate``, quantisation details, fp32 ``parity``)."""
-    from bccmt_tools.backend.extract import OnnxEmbedder
     from bccmt_tools.models import quantize
 
     calibration_utterances = calibration_utterances or quantize.DEFAULT_CALIBRATION_UTTERANCES
@@ -208,7 +204,10 @@ def export_int8(model: nn.Module, out_path, metadata: Dict[str, str], calibratio
         float_path = workdir / "float.onnx"
         parity_report = export_model(model, float_path, "onnx", opset=opset, tolerance=tolerance, metadata=metadata)
         progress(f"float model: parity max abs diff {parity_report['max_abs_diff']:.3g}")
-        fbank, cmn = OnnxEmbedder(float_path).feature_settings()
+        settings = features_from_metadata(metadata or {}, str(out_path))
+        if settings is None:
+            raise BccmtError(f"{out_path}: the export metadata states no features (see deployment_metadata)")
+        fbank, cmn = settings
         calibration = [feats for _key, feats in
                        quantize.data_features(calibration_dir, fbank, cmn, limit=calibration_utterances)]
         progress(f"calibrating on {len(calibration)} utterances of {calibration_dir} ({method})")
@@ -217,10 +216,9 @@ def export_int8(model: nn.Module, out_path, metadata: Dict[str, str], calibratio
         report["calibration_data"] = str(calibration_dir)
         accuracy = None
         if trials is not None:
-            embedder = OnnxEmbedder(float_path)
             from bccmt_tools.io.trials import read_trials
 
-            features = quantize.trial_features(embedder, read_trials(trials), check_data)
+            features = quantize.trial_features_for(fbank, cmn, read_trials(trials), check_data)
             progress(f"accuracy check: {trials} over {check_data}")
             before = quantize.trial_accuracy(float_path, trials, check_data, features)
             after = quantize.trial_accuracy(int8_path, trials, check_data, features)

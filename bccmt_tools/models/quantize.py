@@ -316,7 +316,11 @@ def trial_features(embedder, trials, data_dir):
     settings = embedder.feature_settings()
     if settings is None:
         raise BccmtError(f"{embedder.path}: no features config in its metadata (export it with bccmt export)")
-    fbank, cmn = settings
+    return trial_features_for(*settings, trials, data_dir)
+
+
+def trial_features_for(fbank, cmn, trials, data_dir):
+    """Model-ready features (FbankConfig ``fbank``, ``cmn``) of every utterance the trials use."""
     keys = list(dict.fromkeys(key for trial in trials for key in (trial.enroll, trial.test)))
     return data_features(data_dir, fbank, cmn, keys=keys)
 

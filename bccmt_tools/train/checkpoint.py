@@ -1,30 +1,28 @@
 """Epoch checkpoints: atomic save, listing, pruning, loading, and averaging of the last N.
 
-Checkpoints live in ``exp_dir/checkpoints/epoch_NNNN.pt``; each is a ``torch.save``d dict with
-"model", "classifier", "optimizer", "scheduler", "scaler", "epoch", "step", "rng", "spk2id",
-"config" (and "kd" when a trainable KD projection exists).
+Checkpoints live in ``exp_dir/checkpoints/epoch_NNNN.pt`` (layout: :mod:`bccmt_tools.io.expdir`);
+each is a ``torch.save``d dict with "model", "classifier", "optimizer", "scheduler", "scaler",
+"epoch", "step", "rng", "spk2id", "config" (and "kd" when a trainable KD projection exists).
 """
 
 import contextlib
 import os
-import re
 from pathlib import Path
 
 import torch
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import temp_name_for
+from bccmt_tools.io.expdir import (  # noqa: F401  (the layout is io.expdir's; re-exported for callers)
+    TRAINED_OUTPUTS,
+    checkpoint_dir,
+    checkpoint_path,
+    is_experiment,
+    latest_checkpoint,
+    list_epoch_checkpoints,
+    trained_outputs,
+)
 from bccmt_tools.io.torch_files import load_torch_file
-
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
-
-
-def checkpoint_dir(exp_dir):
-    return Path(exp_dir) / "checkpoints"
-
-
-def checkpoint_path(exp_dir, epoch):
-    return checkpoint_dir(exp_dir) / f"epoch_{int(epoch):04d}.pt"
 
 
 def save_checkpoint(state, path):
@@ -46,24 +44,6 @@ def save_checkpoint(state, path):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     return path
-
-
-def list_epoch_checkpoints(exp_dir):
-    """``[(epoch, path)]`` of ``exp_dir/checkpoints/epoch_*.pt``, oldest first."""
-    directory = checkpoint_dir(exp_dir)
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.iterdir():
-        match = _EPOCH_FILE.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def latest_checkpoint(exp_dir):
-    checkpoints = list_epoch_checkpoints(exp_dir)
-    return checkpoints[-1][1] if checkpoints else None
 
 
 def prune_checkpoints(exp_dir, keep):
@@ -144,18 +124,6 @@ def average_checkpoints(exp_dir, num):
     return result
 
 
-#: Files of a trained experiment that a fresh run would leave stale beside its new config.
-TRAINED_OUTPUTS = ("avg_model.pt", "model.onnx", "model.torchscript.pt")
-
-
-def trained_outputs(exp_dir):
-    """Paths in ``exp_dir`` that show a model was trained there: epoch checkpoints, the averaged
-    model and its exports."""
-    exp_dir = Path(exp_dir)
-    found = [path for _, path in list_epoch_checkpoints(exp_dir)]
-    return found + [exp_dir / name for name in TRAINED_OUTPUTS if (exp_dir / name).exists()]
-
-
 def refuse_existing_experiment(exp_dir):
     """Raise a one-line :class:`BccmtError` when ``exp_dir`` holds a trained model (a new run there
     would replace its checkpoints and leave its avg_model.pt / model.onnx beside another config)."""
@@ -172,7 +140,7 @@ def clear_experiment(exp_dir):
     import shutil
 
     exp_dir = Path(exp_dir)
-    if not ((exp_dir / "config.yaml").is_file() or checkpoint_dir(exp_dir).is_dir() or trained_outputs(exp_dir)):
+    if not is_experiment(exp_dir):
         return []
     removed = []
     for entry in sorted(exp_dir.iterdir()):

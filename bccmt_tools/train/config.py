@@ -2,7 +2,8 @@
 
 A training config is a YAML mapping with the sections below; every key a user gives must
 exist in the defaults (except inside ``model_conf`` and ``data.augment.options``, which their
-consumers validate), so a typo is an error naming the valid keys.
+consumers validate), so a typo is an error naming the valid keys. ``model_file: NAME`` stands for
+the ``model`` and ``model_conf`` of a model file (:mod:`bccmt_tools.train.model_file`).
 
 >>> config = resolve_config({"model": "bccmt", "model_conf": {"size": "tiny"}, "optim": {"lr": 0.01}})
 >>> config["optim"]["lr"], config["optim"]["name"], config["trainer"]["epochs"]
@@ -19,7 +20,10 @@ from pathlib import Path
 import yaml
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.features.record import features_from_record, read_fbank_record
+from bccmt_tools.features.settings import resolve_features
 from bccmt_tools.io.yaml_io import read_yaml_mapping
+from bccmt_tools.train.model_file import expand_model_file
 
 # Sections whose contents are passed on verbatim to the component that validates them.
 FREE_FORM = {("model_conf",), ("features",), ("data", "augment", "options"), ("data", "augment", "noise_sets")}
@@ -143,28 +147,18 @@ def _positive(config, source, *path):
         raise BccmtError(f"{source}: key '{'.'.join(path)}': must be a positive number, got {value!r}")
 
 
-def resolve_features(features, source="config"):
-    """Fill fbank defaults (via ``load_fbank_config``) and keep ``cmn`` (default true)."""
-    features = dict(features or {})
-    cmn = bool(features.pop("cmn", True))
-    try:
-        from bccmt_tools.features.fbank import load_fbank_config
-    except ImportError:  # the feature module is optional for feats-mode training
-        resolved = features
-    else:
-        import dataclasses
+def resolve_config(given, source="config", fbank_record=None, base_dir=None):
+    """Defaults + ``given`` (a dict), validated; returns the full resolved config.
 
-        resolved = dataclasses.asdict(load_fbank_config(features))
-    resolved["cmn"] = cmn
-    return resolved
-
-
-def resolve_config(given, source="config"):
-    """Defaults + ``given`` (a dict), validated; returns the full resolved config."""
+    A ``model_file`` is expanded first, relative to ``base_dir`` (the training config's folder).
+    ``fbank_record`` (:class:`~bccmt_tools.features.record.FbankRecord` of the training data, or
+    None) fills ``features`` of a run on ``feats.scp``, checking the fbank options ``given`` names.
+    """
     if given is None:
         given = {}
     if not isinstance(given, dict):
         raise BccmtError(f"{source}: expected a YAML mapping at the top level")
+    given = expand_model_file(given, base_dir, source)
     config = _merge(DEFAULTS, given, (), source)
     if not config["model"]:
         raise BccmtError(f"{source}: key 'model' is required (a registered model name)")
@@ -174,17 +168,21 @@ def resolve_config(given, source="config"):
         _positive(config, source, *path)
     if config["data"]["num_workers"] < 0:
         raise BccmtError(f"{source}: key 'data.num_workers': must be >= 0")
-    config["features"] = resolve_features(config["features"], source)
+    if fbank_record is not None and config["data"]["type"] == "feats":
+        config["features"] = features_from_record(config["features"], fbank_record, source)
+    else:
+        config["features"] = resolve_features(config["features"], source)
     return config
 
 
-def load_config(path, overrides=()):
-    """Read a YAML config, apply ``key.sub=value`` overrides (YAML values), resolve it."""
+def load_config(path, overrides=(), data_dir=None):
+    """Read a YAML config, apply ``key.sub=value`` overrides (YAML values), resolve it; with
+    ``data_dir``, its fbank record (if any) gives the features (see :func:`resolve_config`)."""
     path = Path(path)
     given = read_yaml_mapping(path, what="training config")
     for override in overrides:
         apply_override(given, override, str(path))
-    return resolve_config(given, str(path))
+    return resolve_config(given, str(path), read_fbank_record(data_dir) if data_dir else None, path.parent)
 
 
 def apply_override(config, override, source="--set"):

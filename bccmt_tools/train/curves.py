@@ -22,6 +22,7 @@ import os
 import re
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.expdir import train_log_path
 
 _EPOCH_LINE = re.compile(r"^\S+ \S+ epoch (\d+)/(\d+) (.*)$")
 _TEXT_FIELDS = {"checkpoint"}
@@ -55,7 +56,7 @@ def parse_epoch_lines(lines, where="train.log"):
 
 def read_training_log(exp_dir):
     """Per-epoch dicts of ``exp_dir/log/train.log`` (or of a train.log path given directly)."""
-    path = exp_dir if os.path.isfile(exp_dir) else os.path.join(exp_dir, "log", "train.log")
+    path = exp_dir if os.path.isfile(exp_dir) else str(train_log_path(exp_dir))
     if not os.path.isfile(path):
         raise BccmtError(f"{path}: not found (is {exp_dir} a training experiment directory?)")
     with open(path, encoding="utf-8", errors="replace") as handle:

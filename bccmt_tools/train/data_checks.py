@@ -35,3 +35,18 @@ def check_speakers(labels, where):
                 f"(the classifier learns their recording, not their voice); drop them with bccmt filter-data-dir "
                 f"--min-utts-per-spk {MIN_UTTS_PER_SPEAKER}")
     return None
+
+
+def check_feature_records(config, data_dir):
+    """Refuse a resolved config whose ``features`` differ from the fbank record (see
+    :mod:`bccmt_tools.features.record`) of the training data (``feats`` runs) or of
+    ``validation.data``; data dirs without a record are not checked."""
+    from bccmt_tools.features.record import check_features, read_fbank_record
+
+    dirs = [("--data", data_dir)] if config["data"]["type"] == "feats" else []
+    if (config.get("validation") or {}).get("data"):
+        dirs.append(("validation.data", config["validation"]["data"]))
+    for what, path in dirs:
+        record = read_fbank_record(path)
+        if record is not None:
+            check_features(config["features"], record, f"train config (checked against the {what} features)")

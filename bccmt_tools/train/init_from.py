@@ -13,9 +13,10 @@ from its own checkpoints and ignores EXP.
 """
 
 import copy
-import os
+from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io import expdir
 
 # Sections whose given value replaces the inherited one whole (their keys are free-form).
 _REPLACED = {("model_conf",), ("features",), ("data", "augment", "options"), ("data", "augment", "noise_sets")}
@@ -33,14 +34,18 @@ def merge_configs(base, given, path=()):
     return merged
 
 
-def init_config(init_dir, config_path, overrides=()):
+def init_config(init_dir, config_path, overrides=(), fbank_record=None):
     """The resolved config of a run started from ``init_dir``: its config.yaml, then the YAML of
-    ``config_path``, then ``--set`` style ``overrides``; ``trainer.init_from`` = ``init_dir``."""
-    from bccmt_tools.io.yaml_io import read_exp_config, read_yaml_mapping
+    ``config_path``, then ``--set`` style ``overrides``; ``trainer.init_from`` = ``init_dir``;
+    ``fbank_record`` as in :func:`~bccmt_tools.train.config.resolve_config`."""
+    from bccmt_tools.io.expdir import read_config
+    from bccmt_tools.io.yaml_io import read_yaml_mapping
+    from bccmt_tools.train.model_file import expand_model_file
     from bccmt_tools.train.config import apply_override, resolve_config
 
-    base = read_exp_config(init_dir)
-    given = read_yaml_mapping(config_path, what="training config")
+    base = read_config(init_dir)
+    given = expand_model_file(read_yaml_mapping(config_path, what="training config"), Path(config_path).parent,
+                              str(config_path))
     for section in ("model", "model_conf"):
         if section in given and given[section] != base.get(section):
             raise BccmtError(f"{config_path}: key '{section}': differs from {init_dir}/config.yaml; --init-from "
@@ -49,13 +54,14 @@ def init_config(init_dir, config_path, overrides=()):
     for override in overrides:
         apply_override(merged, override, str(config_path))
     merged.setdefault("trainer", {})["init_from"] = str(init_dir)
-    return resolve_config(merged, f"{config_path} over {init_dir}/config.yaml")
+    return resolve_config(merged, f"{config_path} over {init_dir}/config.yaml", fbank_record)
 
 
 def load_initial_weights(objective, init_dir, spk2id):
     """Copy the model (and, for the same training speakers, the classifier) of ``init_dir`` into
     ``objective`` (a TrainObjective); returns a one-line description for the training log."""
-    from bccmt_tools.models.experiment import default_checkpoint, load_state_dict_strict
+    from bccmt_tools.io.expdir import default_checkpoint
+    from bccmt_tools.models.experiment import load_state_dict_strict
     from bccmt_tools.train.checkpoint import load_checkpoint
 
     path = default_checkpoint(init_dir)
@@ -76,5 +82,5 @@ def load_initial_weights(objective, init_dir, spk2id):
 
 def check_init_dir(init_dir):
     """A one-line error unless ``init_dir`` holds a config and a model to start from."""
-    if not os.path.isfile(os.path.join(init_dir, "config.yaml")):
+    if not expdir.config_path(init_dir).is_file():
         raise BccmtError(f"--init-from {init_dir}: no config.yaml (is it a trained experiment directory?)")

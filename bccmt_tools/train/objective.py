@@ -1,7 +1,10 @@
 """The training objective as one module: model + AAM classifier + distillation terms.
 
 Wrapping everything that has trainable parameters in one ``nn.Module`` lets DDP see every
-parameter in one forward; the frozen teacher's outputs come in as plain tensors.
+parameter in one forward; the frozen teacher's outputs come in as plain tensors. The objective
+owns what a step needs besides the batch: the AAM margin schedule (:meth:`TrainObjective.start_step`),
+what it wants from the teacher (:attr:`TrainObjective.teacher_request`), its trainable modules and
+their checkpoint entries.
 """
 
 import torch
@@ -33,10 +36,11 @@ class TrainObjective(nn.Module):
     ``kd_logit``) plus the weights actually used, for logging.
     """
 
-    def __init__(self, model, classifier, kd_config=None, teacher_embedding_dim=None):
+    def __init__(self, model, classifier, kd_config=None, teacher_embedding_dim=None, margin_schedule=None):
         super().__init__()
         self.model = model
         self.classifier = classifier
+        self.margin_schedule = margin_schedule  # MarginSchedule, or None: the classifier's margin stays
         self.kd = KDWeights(kd_config) if kd_config is not None else None
         self.attention_kd = None
         self.embedding_kd = None
@@ -49,6 +53,37 @@ class TrainObjective(nn.Module):
     @property
     def wants_maps(self):
         return self.kd is not None and self.kd.attention.weight > 0
+
+    @property
+    def teacher_request(self):
+        """Keyword arguments for :class:`~bccmt_tools.train.teacher.Teacher`: which outputs the loss uses."""
+        return {"want_maps": self.wants_maps, "want_logits": self.kd is not None and self.kd.logit > 0}
+
+    @property
+    def margin(self):
+        """The AAM margin in use."""
+        return self.classifier.margin
+
+    def start_step(self, epoch_progress):
+        """Set what changes per step before the forward: the AAM margin of the schedule."""
+        if self.margin_schedule is not None:
+            self.classifier.set_margin(self.margin_schedule(epoch_progress))
+
+    def trainable_modules(self):
+        """The modules the optimizer trains: model, classifier, and the KD projection when there is one."""
+        return [self.model, self.classifier] + ([self.embedding_kd] if self.embedding_kd is not None else [])
+
+    def checkpoint_state(self):
+        """``{"model", "classifier", "kd"}`` state dicts for a checkpoint ("kd" None without a projection)."""
+        return {"model": self.model.state_dict(), "classifier": self.classifier.state_dict(),
+                "kd": self.embedding_kd.state_dict() if self.embedding_kd is not None else None}
+
+    def load_checkpoint_state(self, state):
+        """Load what :meth:`checkpoint_state` saved (a checkpoint dict)."""
+        self.model.load_state_dict(state["model"])
+        self.classifier.load_state_dict(state["classifier"])
+        if self.embedding_kd is not None and state.get("kd") is not None:
+            self.embedding_kd.load_state_dict(state["kd"])
 
     def forward(self, feats, lengths, labels, epoch_progress=0.0, teacher=None):
         if self.wants_maps:

@@ -50,8 +50,3 @@ def restore_rng_state(state):
         cuda_states = state["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
-
-
-def sample_seed(base_seed, epoch, position):
-    """A per-sample seed from (run seed, epoch, position): independent of workers and resume."""
-    return int(np.random.SeedSequence([int(base_seed), int(epoch), int(position)]).generate_state(1)[0])

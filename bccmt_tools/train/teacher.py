@@ -6,8 +6,8 @@ import torch
 
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.losses.aam import AAMSoftmax
-from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
-from bccmt_tools.train.checkpoint import load_checkpoint
+from bccmt_tools.io.expdir import config_path, default_checkpoint
+from bccmt_tools.models.experiment import load_experiment
 
 # Fbank options that change what the model sees; dither only adds training noise.
 _FEATURE_KEYS_IGNORED = {"dither"}
@@ -48,10 +48,10 @@ class Teacher:
 
     def __init__(self, exp_dir, device, student_features, spk2id=None, fuse=True, compile=False):
         self.exp_dir = Path(exp_dir)
-        if not (self.exp_dir / "config.yaml").is_file():
-            raise BccmtError(f"{self.exp_dir}/config.yaml: not found (is {self.exp_dir} a trained experiment?)")
+        if not config_path(self.exp_dir).is_file():
+            raise BccmtError(f"{config_path(self.exp_dir)}: not found (is {self.exp_dir} a trained experiment?)")
         self.checkpoint_path = default_checkpoint(self.exp_dir)
-        self.model, self.config = load_model_from_exp(self.exp_dir, checkpoint=self.checkpoint_path, device=device)
+        self.model, self.config, state, _path = load_experiment(self.exp_dir, self.checkpoint_path, device)
         check_features_match(student_features, self.config.get("features") or {}, self.exp_dir)
         self.model = frozen(self.model, fuse=fuse)
         self._forward_with_attention = self.model.forward_with_attention
@@ -59,10 +59,10 @@ class Teacher:
         if compile:
             self._forward_with_attention = torch.compile(self.model.forward_with_attention)
             self._forward = torch.compile(self.model)
-        self.classifier, self.classifier_problem = self._load_classifier(device, spk2id)
+        self.classifier, self.classifier_problem = self._load_classifier(state, device, spk2id)
 
-    def _load_classifier(self, device, spk2id):
-        state = load_checkpoint(self.checkpoint_path)
+    def _load_classifier(self, state, device, spk2id):
+        """The frozen classifier of the checkpoint dict ``state`` (already read with the model)."""
         if state.get("classifier") is None:
             return None, f"{self.checkpoint_path} holds no classifier"
         if spk2id is not None and state.get("spk2id") != spk2id:

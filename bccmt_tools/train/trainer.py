@@ -19,12 +19,13 @@ from bccmt_tools.data.collate import collate_crops
 from bccmt_tools.data.dataset import build_dataset
 from bccmt_tools.data.sampler import EpochSampler
 from bccmt_tools.errors import BccmtError, warn
+from bccmt_tools.io import expdir
 from bccmt_tools.losses.aam import AAMSoftmax, MarginSchedule
 from bccmt_tools.models import build_model, resolved_model_conf
 from bccmt_tools.train import checkpoint as ckpt
 from bccmt_tools.train import distributed, validation
 from bccmt_tools.train.config import save_config
-from bccmt_tools.train.data_checks import check_speakers
+from bccmt_tools.train.data_checks import check_feature_records, check_speakers
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
 from bccmt_tools.train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -87,27 +88,27 @@ class Trainer:
         teacher_dir = teacher_dir or config["kd"].get("teacher")
         config["kd"] = dict(config["kd"], teacher=str(teacher_dir) if teacher_dir else None)
         config["model_conf"] = resolved_model_conf(config, "train config")
+        check_feature_records(config, data_dir)
         self.resume_state = self._find_resume_state(config) if resume else None
         self.config = config
         trainer_conf = config["trainer"]
         self.seed = int(trainer_conf["seed"])
         seed_everything(self.seed)
-        self.log = TrainLog(self.exp_dir / "log" / "train.log", enabled=self.dist.is_main)
+        self.log = TrainLog(expdir.train_log_path(self.exp_dir), enabled=self.dist.is_main)
         self._build_data()
         self._build_model(teacher_dir)
         self.validator = validation.build_validator(config) if self.dist.is_main else None
         self.amp = bool(trainer_conf["amp"]) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.margin = MarginSchedule(config["loss"]["margin"], **config["loss"]["margin_warmup"])
         self.start_epoch, self.step = 1, 0
         if self.resume_state is not None:
             self._restore(self.resume_state)
         if self.dist.is_main:
-            save_config(self.config, self.exp_dir / "config.yaml")
+            save_config(self.config, expdir.config_path(self.exp_dir))
 
     # ----------------------------------------------------------------- setup
     def _find_resume_state(self, config):
-        path = ckpt.latest_checkpoint(self.exp_dir)
+        path = expdir.latest_checkpoint(self.exp_dir)
         if path is None:
             return None
         state = ckpt.load_checkpoint(path, map_location="cpu")
@@ -165,11 +166,11 @@ class Trainer:
                 raise BccmtError("--teacher given but every kd weight (kd.attention/embedding/logit.weight) is 0")
             if kd_config["logit"]["weight"] > 0 and self.teacher.classifier is None:
                 raise BccmtError(f"kd.logit.weight > 0 but {self.teacher.classifier_problem}")
-        self.objective = TrainObjective(model, classifier, kd_config,
-                                        self.teacher.embedding_dim if self.teacher else None).to(self.device)
+        margin = MarginSchedule(loss["margin"], **loss["margin_warmup"])
+        teacher_dim = self.teacher.embedding_dim if self.teacher else None
+        self.objective = TrainObjective(model, classifier, kd_config, teacher_dim, margin).to(self.device)
         self.model = model
-        trainable = [model, classifier] + ([self.objective.embedding_kd] if self.objective.embedding_kd else [])
-        self.optimizer = build_optimizer(config["optim"], *trainable)
+        self.optimizer = build_optimizer(config["optim"], *self.objective.trainable_modules())
         self.scheduler = build_scheduler(self.optimizer, config["scheduler"], self.steps_per_epoch,
                                          config["trainer"]["epochs"])
         self.train_module = self.objective
@@ -187,9 +188,7 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def _state(self, epoch):
         return {
-            "model": self.objective.model.state_dict(),
-            "classifier": self.objective.classifier.state_dict(),
-            "kd": self.objective.embedding_kd.state_dict() if self.objective.embedding_kd else None,
+            **self.objective.checkpoint_state(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -201,10 +200,7 @@ class Trainer:
         }
 
     def _restore(self, state):
-        self.objective.model.load_state_dict(state["model"])
-        self.objective.classifier.load_state_dict(state["classifier"])
-        if self.objective.embedding_kd is not None and state.get("kd") is not None:
-            self.objective.embedding_kd.load_state_dict(state["kd"])
+        self.objective.load_checkpoint_state(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -216,7 +212,7 @@ class Trainer:
     def _save(self, epoch):
         if not self.dist.is_main:
             return
-        path = ckpt.save_checkpoint(self._state(epoch), ckpt.checkpoint_path(self.exp_dir, epoch))
+        path = ckpt.save_checkpoint(self._state(epoch), expdir.checkpoint_path(self.exp_dir, epoch))
         ckpt.prune_checkpoints(self.exp_dir, int(self.config["trainer"]["keep_checkpoints"]))
         return path
 
@@ -230,19 +226,18 @@ class Trainer:
         feats = batch["feats"].to(self.device, non_blocking=True)
         lengths = batch["lengths"].to(self.device, non_blocking=True)
         labels = batch["labels"].to(self.device, non_blocking=True)
-        self.objective.classifier.set_margin(self.margin(progress))
+        self.objective.start_step(progress)
         teacher_outputs = None
         with self._autocast():
             if self.teacher is not None:
-                teacher_outputs = self.teacher(feats, lengths, want_maps=self.objective.wants_maps,
-                                               want_logits=self.objective.kd.logit > 0)
+                teacher_outputs = self.teacher(feats, lengths, **self.objective.teacher_request)
             loss, terms, logits = self.train_module(feats, lengths, labels, progress, teacher_outputs)
         finite = bool(torch.isfinite(loss))
         if self.dist.enabled:
             finite = not distributed.any_rank(not finite, self.device)
         if not finite:
             values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
-            last = ckpt.latest_checkpoint(self.exp_dir)
+            last = expdir.latest_checkpoint(self.exp_dir)
             raise BccmtError(f"non-finite loss at step {self.step + 1} ({values}); stopping. The last good "
                              f"checkpoint is {last or 'none (no epoch finished)'}; lower optim.lr or enable "
                              f"grad clipping, then --resume")
@@ -288,7 +283,7 @@ class Trainer:
             bar.close()
         elapsed = time.monotonic() - started
         summary = stats.reduce(self.device)
-        summary.update(lr=self.optimizer.param_groups[0]["lr"], margin=self.objective.classifier.margin,
+        summary.update(lr=self.optimizer.param_groups[0]["lr"], margin=self.objective.margin,
                        samples_per_s=summary["samples"] / max(elapsed, 1e-9), seconds=elapsed)
         return summary
 

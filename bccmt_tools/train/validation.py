@@ -72,7 +72,10 @@ def build_validator(config):
         return None
     if not section.get("trials"):
         raise BccmtError("validation.data is set but validation.trials is not (bccmt make-trials writes one)")
-    return Validator(section["data"], section["trials"], cmn=bool(config["features"].get("cmn", True)))
+    from bccmt_tools.features.settings import parse_features
+
+    _fbank, cmn = parse_features(config["features"], "train config")
+    return Validator(section["data"], section["trials"], cmn=cmn)
 
 
 def due(config, epoch):

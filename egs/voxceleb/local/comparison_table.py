@@ -289,18 +289,22 @@ def interval_section(groups, changes, intervals, num_bootstrap):
             cells.append(f"{100 * ci.value:.2f} [{100 * ci.low:.2f}, {100 * ci.high:.2f}]" if ci else "-")
         lines.append(f"| {variant_label(variant, runs)} | {len(runs)} | " + " | ".join(cells) + " |")
     lines += ["", "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t} [95% CI]" for t in TRIAL_LISTS)
-              + " | Verdict (vox1_O) |", "|---|---|" + "---|" * (len(TRIAL_LISTS) + 1)]
+              + " | " + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
+              "|---|---|" + "---|" * (2 * len(TRIAL_LISTS))]
+    sentences = []
     for new, old, paper, what in PAPER_CLAIMS:
         found = changes.get((new, old))
         if not found:
-            lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in TRIAL_LISTS) + " | not measured |")
+            lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in TRIAL_LISTS)
+                         + " | not measured" * len(TRIAL_LISTS) + " |")
             continue
         cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-"
                  for t in TRIAL_LISTS]
-        main = found.get(TRIAL_LISTS[0])
-        lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells) + " | "
-                     + (verdict(main, expected=paper / 100) if main else "-") + " |")
-    lines.append("")
+        verdicts = {t: verdict(c, expected=paper / 100) for t in TRIAL_LISTS if (c := found.get(t))}
+        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
+        lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells + words) + " |")
+        sentences.append(f"- {what}: " + "; ".join(f"{t} {text}" for t, text in verdicts.items()) + ".")
+    lines += [""] + sentences + [""]
     return lines
 
 

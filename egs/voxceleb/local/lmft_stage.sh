@@ -1,30 +1,38 @@
-# Optional large-margin fine-tuning (LMFT) of a trained model, as a sourced fragment of run.sh
-# (after local/train_stages.sh, whose train_launch and train_average it uses):
+#!/usr/bin/env bash
+# Large-margin fine-tuning (LMFT) of a trained and averaged model EXP into EXP_lmft:
+# `bccmt train --init-from EXP --config LMFT_CONFIG` (local/train_model.sh) continues EXP from its
+# avg_model.pt with EXP's config changed as the LMFT config says (conf/train/lmft_<preset>.yaml:
+# longer crops, AAM margin 0.5 from the first step, a few epochs at a low learning rate, no
+# distillation), then `bccmt average-model`. Like the other trainings it runs with --resume: a
+# killed run continues. Run from egs/voxceleb.
+# Output: EXP_lmft/ (config.yaml with trainer.init_from, checkpoints/, avg_model.pt, log/lmft.log).
 #
-#   . local/lmft_stage.sh
-#   lmft_stage "$student_exp"        # -> ${student_exp}_lmft, then evaluate it like the others
-#
-# `bccmt train --init-from EXP --config $lmft_config` continues EXP from its avg_model.pt with
-# EXP's config changed as the LMFT config says (conf/train/lmft_<preset>.yaml: longer crops, AAM
-# margin 0.5 from the first step, a few epochs at a low learning rate, no distillation), then
-# `bccmt average-model`. Like stages 5 and 7 it runs with --resume: a killed run continues.
-#
-# Settings (shell variables, e.g. run.sh options):
-#   lmft_config    default conf/train/lmft_${preset}.yaml
-#   lmft_num_avg   checkpoints averaged (default 2)
-#   train_data, train_device, train_threads, train_opts, cuda_cmd   as in local/train_stages.sh
-# Output: EXP_lmft/ (config.yaml with trainer.init_from, checkpoints/, avg_model.pt, log/).
+#   local/lmft_stage.sh --lmft-config conf/train/lmft_mini.yaml exp/student_tiny_kd_mini
+set -euo pipefail
 
-lmft_stage() {  # lmft_stage EXP_DIR
-  local source_exp=${1%/} exp=${1%/}_lmft config=${lmft_config:-conf/train/lmft_${preset}.yaml}
-  [ -f "$source_exp/avg_model.pt" ] || train_die "$source_exp/avg_model.pt is missing: train and average it first"
-  [ -f "$config" ] || train_die "LMFT config $config not found"
-  if [ -z "${train_device:-}" ]; then
-    train_device=$(python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
-  fi
-  echo "== large-margin fine-tuning: $source_exp -> $exp ($config, $(date '+%F %T'))"
-  train_launch "$exp/log/lmft.log" --init-from "$source_exp" --config "$config" --data "${train_data:-data/train}" \
-    --exp "$exp"
-  tail -n 1 "$exp/log/train.log"
-  train_average "$exp" "${lmft_num_avg:-2}"
-}
+lmft_config=           # the LMFT config (changes laid over EXP/config.yaml)
+num_avg=2              # checkpoints averaged
+data=data/train        # training data dir (feats.scp)
+device=                # cpu|cuda (default: cuda when torch sees a GPU)
+ngpu=1                 # >1: torchrun --standalone --nproc-per-node N
+num_threads=           # torch CPU threads per process (default: torch's choice)
+train_opts=            # extra `bccmt train` options
+cmd=utils/run.sh       # job runner ($cuda_cmd of cmd.sh)
+help_message="Usage: $0 [options] --lmft-config YAML <exp-dir>
+Large-margin fine-tuning of <exp-dir> into <exp-dir>_lmft (run from egs/voxceleb)."
+
+. ./path.sh
+. utils/parse_options.sh
+
+die() { echo "$0: error: $*" >&2; exit 1; }
+[ $# -eq 1 ] || die "expected one exp dir (see $0 --help)"
+source_exp=${1%/}
+exp=${source_exp}_lmft
+[ -f "$source_exp/avg_model.pt" ] || die "$source_exp/avg_model.pt is missing: train and average it first"
+[ -f "$lmft_config" ] || die "LMFT config $lmft_config not found"
+
+echo "lmft_stage: large-margin fine-tuning: $source_exp -> $exp ($lmft_config, $(date '+%F %T'))"
+local/train_model.sh --init-from "$source_exp" --train-config "$lmft_config" --data "$data" --exp "$exp" \
+  --device "$device" --ngpu "$ngpu" --num-threads "$num_threads" --train-opts "$train_opts" \
+  --cmd "$cmd" --log "$exp/log/lmft.log"
+bccmt average-model --exp "$exp" --num "$num_avg" || die "averaging $exp failed"

@@ -19,7 +19,7 @@
 #   2  (with --wait-trained true: beside a running stage 1, each model once trained)
 #      embeddings of data/voxceleb1_test and data/voxceleb1_dev, and of --mean-utts-per-spk
 #      utterances per training speaker for the mean subtracted before cosine scoring (as
-#      local/backend_stages.sh does with the training mean)
+#      local/make_embeddings.sh does with the training mean)
 #   3  cosine scores of data/trials/vox1_O and vox1_E, metrics JSON (EER, minDCF 0.01/0.05)
 #   4  parameters, MACs and interleaved single-process CPU latency of every model; distance of
 #      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md)

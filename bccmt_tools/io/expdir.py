@@ -1,0 +1,121 @@
+"""The layout of an experiment dir ``exp/<name>/``, as :mod:`bccmt_tools.io.datadir` owns data dirs.
+
+::
+
+    exp/<name>/config.yaml                  the resolved training config (bccmt train)
+    exp/<name>/checkpoints/epoch_NNNN.pt    one checkpoint per epoch
+    exp/<name>/avg_model.pt                 the averaged model (bccmt average-model)
+    exp/<name>/model.onnx, model.torchscript.pt, model.int8.onnx   exports (bccmt export)
+    exp/<name>/log/train.log                the training log
+
+No torch here: paths, listing and the config only.
+
+>>> import tempfile; exp = tempfile.mkdtemp()
+>>> checkpoint_path(exp, 3).relative_to(exp).as_posix(), train_log_path(exp).relative_to(exp).as_posix()
+('checkpoints/epoch_0003.pt', 'log/train.log')
+>>> _ = checkpoint_path(exp, 3).parent.mkdir(); _ = checkpoint_path(exp, 3).write_bytes(b"")
+>>> default_checkpoint(exp).name  # no avg_model.pt: the newest epoch
+'epoch_0003.pt'
+"""
+
+import re
+from pathlib import Path
+
+from bccmt_tools.errors import BccmtError
+
+CONFIG = "config.yaml"
+CHECKPOINTS = "checkpoints"
+AVERAGED = "avg_model.pt"
+LOG_DIR = "log"
+TRAIN_LOG = "train.log"
+#: ``bccmt export`` file names by format, and of the int8 ONNX export.
+EXPORTS = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+INT8_EXPORT = "model.int8.onnx"
+#: Files of a trained experiment that a fresh run would leave stale beside its new config.
+TRAINED_OUTPUTS = (AVERAGED, EXPORTS["onnx"], EXPORTS["torchscript"])
+#: Keys every experiment config.yaml has (what a model needs).
+REQUIRED_KEYS = ("model", "model_conf", "features")
+
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
+
+
+def config_path(exp_dir):
+    return Path(exp_dir) / CONFIG
+
+
+def checkpoint_dir(exp_dir):
+    return Path(exp_dir) / CHECKPOINTS
+
+
+def checkpoint_path(exp_dir, epoch):
+    return checkpoint_dir(exp_dir) / f"epoch_{int(epoch):04d}.pt"
+
+
+def averaged_path(exp_dir):
+    return Path(exp_dir) / AVERAGED
+
+
+def export_path(exp_dir, fmt):
+    """``model.onnx`` / ``model.torchscript.pt`` of an experiment; ``fmt`` "int8": ``model.int8.onnx``."""
+    return Path(exp_dir) / (INT8_EXPORT if fmt == "int8" else EXPORTS[fmt])
+
+
+def train_log_path(exp_dir):
+    return Path(exp_dir) / LOG_DIR / TRAIN_LOG
+
+
+def list_epoch_checkpoints(exp_dir):
+    """``[(epoch, path)]`` of ``exp_dir/checkpoints/epoch_*.pt``, oldest first."""
+    directory = checkpoint_dir(exp_dir)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _EPOCH_FILE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(exp_dir):
+    """The newest epoch checkpoint, or None."""
+    checkpoints = list_epoch_checkpoints(exp_dir)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def default_checkpoint(exp_dir):
+    """The model of an experiment: ``avg_model.pt`` when present, else the newest epoch checkpoint."""
+    averaged = averaged_path(exp_dir)
+    if averaged.is_file():
+        return averaged
+    latest = latest_checkpoint(exp_dir)
+    if latest is None:
+        raise BccmtError(f"{exp_dir}: no {AVERAGED} and no {CHECKPOINTS}/epoch_*.pt to load")
+    return latest
+
+
+def trained_outputs(exp_dir):
+    """Paths in ``exp_dir`` that show a model was trained there: epoch checkpoints, the averaged
+    model and its exports."""
+    exp_dir = Path(exp_dir)
+    found = [path for _, path in list_epoch_checkpoints(exp_dir)]
+    return found + [exp_dir / name for name in TRAINED_OUTPUTS if (exp_dir / name).exists()]
+
+
+def is_experiment(exp_dir):
+    """True when ``exp_dir`` has a config.yaml, a checkpoints/ folder or trained outputs."""
+    return config_path(exp_dir).is_file() or checkpoint_dir(exp_dir).is_dir() or bool(trained_outputs(exp_dir))
+
+
+def read_config(exp_dir) -> dict:
+    """``exp_dir/config.yaml`` as a dict, checked for the keys a model needs."""
+    from bccmt_tools.io.yaml_io import read_yaml_mapping
+
+    path = config_path(exp_dir)
+    if not path.is_file():
+        raise BccmtError(f"{path}: file not found (is {exp_dir} an experiment directory?)")
+    config = read_yaml_mapping(path)
+    for key in REQUIRED_KEYS:
+        if key not in config:
+            raise BccmtError(f"{path}: key '{key}': missing")
+    return config

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Kaldi data dirs of VoxCeleb: data/voxceleb1_test, data/voxceleb1_dev (VoxCeleb1 minus the test
+# speakers) and the trial lists data/trials/vox1_{O,E,H} (those whose lists the corpus has), then
+# data/voxceleb2_dev when --train-parts names it, and data/<train-src> combining several parts.
+# Run from egs/voxceleb; each data dir is skipped when its done marker (data/.done/) matches.
+#
+#   local/prepare_data.sh --voxceleb1-root /corpora/voxceleb1 --voxceleb2-root /corpora/voxceleb2 \
+#     --train-parts voxceleb2_dev --train-src voxceleb2_dev
+set -euo pipefail
+
+voxceleb1_root=           # VoxCeleb1 folder (wav/, veri_test2.txt, list_test_{all,hard}2.txt)
+voxceleb2_root=           # VoxCeleb2 folder (needed when --train-parts has voxceleb2_dev)
+train_parts=voxceleb2_dev # the data dirs the training set is made of
+train_src=voxceleb2_dev   # their combination (the name of the single part when there is one)
+m4a_to_wav=false          # true: convert VoxCeleb2 m4a to wav once (below --wav-dir)
+ffmpeg_pipes=false        # with --m4a-to-wav false: ffmpeg pipes in wav.scp instead of m4a paths
+wav_dir=wav               # converted VoxCeleb2 wavs go to <wav-dir>/voxceleb2_dev
+nj=1                      # parallel m4a conversion jobs
+help_message="Usage: $0 [options]
+VoxCeleb data dirs and trial lists under data/ (run from egs/voxceleb)."
+
+. ./path.sh
+. utils/parse_options.sh
+. utils/done_markers.sh
+
+die() { echo "$0: error: $*" >&2; exit 1; }
+[ $# -eq 0 ] || die "unexpected argument '$1' (options only; see $0 --help)"
+[ -d "$voxceleb1_root" ] || die "--voxceleb1-root: no such folder: $voxceleb1_root"
+
+settings="root=$(cd "$voxceleb1_root" && pwd)"
+if is_done voxceleb1 "$settings" data/voxceleb1_test/wav.scp data/trials/vox1_O; then
+  echo "prepare_data: data/voxceleb1_* and data/trials are complete; skipped"
+else
+  clear_done voxceleb1
+  python local/make_voxceleb1.py "$voxceleb1_root" data
+  for dir in data/voxceleb1_test data/voxceleb1_dev; do
+    [ ! -d "$dir" ] || bccmt validate-data-dir "$dir"
+  done
+  mark_done voxceleb1 "$settings"
+fi
+
+if [[ " $train_parts " == *" voxceleb2_dev "* ]]; then
+  [ -d "$voxceleb2_root" ] || die "--voxceleb2-root: no such folder: $voxceleb2_root"
+  settings="root=$(cd "$voxceleb2_root" && pwd) m4a_to_wav=$m4a_to_wav ffmpeg_pipes=$ffmpeg_pipes"
+  if is_done voxceleb2_dev "$settings" data/voxceleb2_dev/wav.scp; then
+    echo "prepare_data: data/voxceleb2_dev is complete; skipped"
+  else
+    clear_done voxceleb2_dev
+    opts=()
+    if [ "$m4a_to_wav" = true ]; then opts=(--m4a-to-wav --wav-dir "$wav_dir/voxceleb2_dev" --nj "$nj")
+    elif [ "$ffmpeg_pipes" = true ]; then opts=(--ffmpeg-pipes); fi
+    python local/make_voxceleb2.py "${opts[@]}" "$voxceleb2_root" data/voxceleb2_dev
+    bccmt validate-data-dir data/voxceleb2_dev
+    mark_done voxceleb2_dev "$settings"
+  fi
+fi
+
+if [ "$train_src" != "$train_parts" ]; then  # several parts: one combined training source
+  settings="parts=$train_parts m4a_to_wav=$m4a_to_wav ffmpeg_pipes=$ffmpeg_pipes"
+  if ! is_done "$train_src" "$settings" "data/$train_src/wav.scp"; then
+    clear_done "$train_src"
+    rm -rf "data/.$train_src.tmp"
+    bccmt combine-data-dirs "data/.$train_src.tmp" $(for part in $train_parts; do echo "data/$part"; done)
+    rm -rf "data/$train_src" && mv "data/.$train_src.tmp" "data/$train_src"
+    mark_done "$train_src" "$settings"
+  fi
+fi
+[ -f "data/$train_src/wav.scp" ] || die "no training data: data/$train_src/wav.scp is missing"
