@@ -57,7 +57,7 @@ def test_reproduced_direction_and_relative_changes(tmp_path, table_module):
     assert "| 11.00 (10.00-12.00) |" in rows["| (a) conventional BC-CMT-Tiny (2D SA)"]
     assert "| 5.00 | " in rows["| (d) proposed BC-CMT-Base (teacher)"]
     assert "0.272 M | 24.3 | 5.0 (4.5-6.0) | 40.0 (38.0-45.0)" in rows["| (b) proposed BC-CMT-Tiny (1D SA)"]
-    assert "| 2.0 / 2.0 |" in rows["| (b) proposed BC-CMT-Tiny (1D SA)"]  # train minutes per seed
+    assert "| 1.0 / 1.0 |" in rows["| (b) proposed BC-CMT-Tiny (1D SA)"]  # train minutes per seed (epoch times)
     # 9 vs 11 on O: -18.2%; 11 vs 13 on E: -15.4%; KD: 7.5 vs 9 = -16.7%, 8.5 vs 11 = -22.7%
     assert "| proposed Tiny vs conventional Tiny | -9.3% | -18.2% | -15.4% |" in text
     assert "| KD Tiny vs proposed Tiny (no KD) | -15.5% | -16.7% | -22.7% |" in text
@@ -188,3 +188,6 @@ def test_intervals_from_score_files(tmp_path, table_module):
     # one verdict word per trial list in the table, the full sentence below it
     assert "| reproduced | - |" in text
     assert "- proposed Tiny vs conventional Tiny: vox1_O reproduced: lower EER, the whole 95% interval" in text
+    change = changes[("tiny", "tiny_conventional")]["vox1_O"]
+    inside = "inside" if change.low <= -0.093 <= change.high else "outside"
+    assert f"(the paper's -9.3% is {inside} it)" in text

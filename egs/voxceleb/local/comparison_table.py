@@ -303,7 +303,10 @@ def interval_section(groups, changes, intervals, num_bootstrap):
         verdicts = {t: verdict(c, expected=paper / 100) for t in TRIAL_LISTS if (c := found.get(t))}
         words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
         lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells + words) + " |")
-        sentences.append(f"- {what}: " + "; ".join(f"{t} {text}" for t, text in verdicts.items()) + ".")
+        paper_fits = {t: found[t].low <= paper / 100 <= found[t].high for t in verdicts}
+        sentences.append(f"- {what}: " + "; ".join(
+            f"{t} {text} (the paper's {paper:+.1f}% is {'inside' if paper_fits[t] else 'outside'} it)"
+            for t, text in verdicts.items()) + ".")
     lines += [""] + sentences + [""]
     return lines
 
@@ -368,13 +371,16 @@ def make_table(groups, cost, machine="", commands=(), data_note="", intervals_li
             for key, _ in METRICS:
                 row.append(format_stat(metric_values(runs, trials, key), 2 if key == "eer" else 3))
         row += format_cost(cost, variant)
-        row.append(format_minutes([run["training"]["wall_seconds"] for run in runs]))
+        row.append(format_minutes([run["training"]["train_seconds"] or run["training"]["wall_seconds"]
+                                   for run in runs]))
         accs = [run["training"]["final_acc"] for run in runs if run["training"]["final_acc"] is not None]
         row.append(format_stat(accs, 3))
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Metric cells: mean over seeds, with the min-max range over seeds in brackets (one seed: the "
               "value). CPU ms: median batch-1 eager latency, 10th-90th percentile in brackets. Train min/run: "
-              "wall minutes of each seed's training (training + checkpoint averaging), 2 runs sharing 2 cores.", ""]
+              "minutes of each seed's training, the sum of its epoch times in train.log (a resumed run counts "
+              "each epoch once; 1 thread per run, 2 runs and other jobs sharing 2 cores, so the spread is "
+              "load as much as model).", ""]
 
     lines += list(intervals_lines)
     rows, sentences = claim_sentences(groups)

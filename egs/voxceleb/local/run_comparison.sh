@@ -306,14 +306,19 @@ if stage_on 2 || stage_on 3; then
 fi
 if stage_on 4; then
   echo "== stage 4: cost profile and table ($(date '+%F %T'))"
-  exps=()
-  for name in $(exp_names); do exps+=("$exp_root/$name"); done
+  exps=() untrained=()
+  for name in $(exp_names); do
+    if [ -f "$exp_root/$name/scores/vox1_O.cosine.json" ]; then exps+=("$exp_root/$name")
+    else untrained+=("$name"); fi
+  done
+  [ ${#exps[@]} -gt 0 ] || die "stage 4: no model is trained and scored yet (run stages 1-3)"
+  [ ${#untrained[@]} -eq 0 ] || echo "stage 4: not scored yet (stages 1-3), left out of the table: ${untrained[*]}"
   if [ ! -f "$exp_root/cost.json" ]; then
     python local/comparison_table.py profile --runs "$latency_runs" --out "$exp_root/cost.json" "${exps[@]}"
   fi
   students=()
-  for name in $(exp_names); do
-    case "$name" in tiny_s*|tiny_kd_*) students+=("$exp_root/$name") ;; esac
+  for exp in "${exps[@]}"; do
+    case "$(basename "$exp")" in tiny_s*|tiny_kd_*) students+=("$exp") ;; esac
   done
   if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ] && [ ! -f "$exp_root/map_distance.json" ]; then
     python local/comparison_table.py map-distance --teacher "$teacher" --out "$exp_root/map_distance.json" "${students[@]}"
