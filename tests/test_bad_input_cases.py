@@ -388,3 +388,15 @@ def test_run_comparison_presets(tmp_path):
     result = subprocess.run(["bash", "local/run_comparison.sh", "--preset", "gpu", "--stop-stage", "1"], cwd=work,
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "data/voxceleb1_dev is missing" in result.stderr, result.stderr
+
+
+def test_run_comparison_rejects_a_bad_ablation_spec(tmp_path):
+    """A model or KD ablation that is not NAME:key=value stops the script before any work, naming it."""
+    work = recipe_copy(tmp_path)
+    env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for option in ("--model-ablations", "--kd-ablations"):
+        result = subprocess.run(["bash", "local/run_comparison.sh", option, "ok:model_conf.ffn=depthwise nocolon"],
+                                cwd=work, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert f"{option}: 'nocolon' is not NAME:key=value[,key=value]" in result.stderr
+    assert not (work / "exp").exists()

@@ -18,7 +18,7 @@ def table_module():
     return module
 
 
-def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None):
+def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None, model_conf=None):
     """An exp dir with metrics JSONs, train.log, wall_seconds, run.log and config.yaml."""
     exp = root / name
     (exp / "scores").mkdir(parents=True)
@@ -36,6 +36,8 @@ def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None):
     (exp / "log" / "run.log").write_text("averaged epoch_0001.pt, epoch_0002.pt -> avg_model.pt\n")
     config = {"model": "bccmt", "data": {"crop_frames": 100, "batch_size": 64},
               "trainer": {"epochs": epochs, "max_steps_per_epoch": 30}, "optim": {"name": "adam", "lr": 0.002}}
+    if model_conf is not None:
+        config["model_conf"] = model_conf
     if kd_weight is not None:
         config["kd"] = {"attention": {"weight": kd_weight, "kind": "mse", "last_only": True}}
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
@@ -191,3 +193,47 @@ def test_intervals_from_score_files(tmp_path, table_module):
     change = changes[("tiny", "tiny_conventional")]["vox1_O"]
     inside = "inside" if change.low <= -0.093 <= change.high else "outside"
     assert f"(the paper's -9.3% is {inside} it)" in text
+
+
+def test_model_ablation_is_labelled_and_compared_with_both_tinies(tmp_path, table_module):
+    """tiny_<name>: the label lists the model_conf keys that differ from the proposed Tiny; the
+    ablation section compares it with (b) and (a), with intervals from the score files."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    trials_dir = tmp_path / "trials"
+    trials_dir.mkdir()
+    lines = [f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}" for spk in range(20) for k in range(10)]
+    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
+    (tmp_path / "utt2spk").write_text("".join(f"s{spk}-e{k} s{spk}\n" for spk in range(20) for k in range(10)))
+    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
+    proposed = {"attention": "temporal", "ffn": "broadcast", "kv_group_size": 4}
+
+    def exp_with_scores(name, noise, model_conf):
+        exp = make_exp(tmp_path, name, 10.0, 12.0, model_conf=model_conf)
+        scores = labels + rng.normal(0, noise, labels.size)
+        (exp / "scores" / "vox1_O.cosine").write_text(
+            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
+        return exp
+
+    exps = [exp_with_scores(f"tiny_conventional_s{s}", 0.3, dict(proposed, attention="spectro_temporal",
+                                                                 ffn="depthwise")) for s in (1, 2)]
+    exps += [exp_with_scores(f"tiny_s{s}", 0.9, proposed) for s in (1, 2)]
+    exps += [exp_with_scores(f"tiny_ffn_depthwise_s{s}", 0.3, dict(proposed, ffn="depthwise")) for s in (1, 2)]
+    groups = table_module.collect(exps)
+    label = "(b') proposed Tiny ablation 'ffn_depthwise' (ffn=depthwise)"
+    assert label in table_module.make_table(groups, {})
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+                                                       num_bootstrap=200)
+    text = "\n".join(table_module.interval_section(groups, changes, intervals, 200))
+    assert f"| {label} | 2 | " in text
+    ablations = text.split("## Ablations with 95% confidence intervals")[1]
+    rows = {line.split(" | ")[0]: line for line in ablations.splitlines() if line.startswith("| ablation")}
+    # far less noise than (b), as little as (a): lower EER than (b), unresolved against (a)
+    assert "| lower EER | - |" in rows["| ablation 'ffn_depthwise' vs (b) proposed Tiny"]
+    assert changes[("tiny_ffn_depthwise", "tiny")]["vox1_O"].high < 0
+    assert "| ablation 'ffn_depthwise' vs (a) conventional Tiny" in rows
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "intervals.png"
+    table_module.plot_intervals(groups, changes, intervals, figure)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp"))

@@ -171,13 +171,47 @@ def relative_change(new, old):
     return 100.0 * (new - old) / old
 
 
-def variant_label(variant, runs):
+def variant_label(variant, runs, reference_runs=None):
+    """The table's name of a variant; an ablation names what it changed.
+
+    A KD ablation (``tiny_kd_<name>``) lists its ``kd.attention`` settings; any other unknown
+    variant is an ablation of the proposed Tiny (``tiny_<name>``, run_comparison.sh
+    --model-ablations) and lists the ``model_conf`` keys that differ from ``reference_runs``
+    (the proposed Tiny's runs).
+    """
     if variant in VARIANT_LABELS:
         return VARIANT_LABELS[variant]
-    kd = (runs[0]["config"].get("kd") or {}).get("attention") or {}
-    settings = ", ".join(f"{key}={kd[key]}" for key in ("weight", "kind", "last_only") if key in kd)
-    name = variant[len("tiny_kd_"):] if variant.startswith("tiny_kd_") else variant
-    return f"(c') KD ablation '{name}'" + (f" ({settings})" if settings else "")
+    if variant.startswith("tiny_kd_"):
+        kd = (runs[0]["config"].get("kd") or {}).get("attention") or {}
+        settings = ", ".join(f"{key}={kd[key]}" for key in ("weight", "kind", "last_only") if key in kd)
+        return f"(c') KD ablation '{variant[len('tiny_kd_'):]}'" + (f" ({settings})" if settings else "")
+    name = variant[len("tiny_"):] if variant.startswith("tiny_") else variant
+    settings = ""
+    if reference_runs:
+        ours = runs[0]["config"].get("model_conf") or {}
+        theirs = reference_runs[0]["config"].get("model_conf") or {}
+        settings = ", ".join(f"{key}={ours.get(key)}" for key in sorted(set(ours) | set(theirs))
+                             if ours.get(key) != theirs.get(key))
+    return f"(b') proposed Tiny ablation '{name}'" + (f" ({settings})" if settings else "")
+
+
+def ablation_comparisons(groups):
+    """``(new, old, what)`` for every ablation in ``groups``: a KD ablation against the proposed Tiny
+    without KD; a model ablation against the proposed Tiny and against the conventional Tiny (which
+    of the two it moves towards says which change matters).
+
+    >>> ablation_comparisons({"tiny_conventional": [], "tiny": [], "tiny_ffn_depthwise": []})
+    [('tiny_ffn_depthwise', 'tiny', "ablation 'ffn_depthwise' vs (b) proposed Tiny"), ('tiny_ffn_depthwise', 'tiny_conventional', "ablation 'ffn_depthwise' vs (a) conventional Tiny")]
+    """
+    comparisons = []
+    for variant in groups:
+        if variant in VARIANT_LABELS:
+            continue
+        name = variant[len("tiny_kd_"):] if variant.startswith("tiny_kd_") else variant[len("tiny_"):]
+        comparisons.append((variant, "tiny", f"ablation '{name}' vs (b) proposed Tiny"))
+        if not variant.startswith("tiny_kd_"):
+            comparisons.append((variant, "tiny_conventional", f"ablation '{name}' vs (a) conventional Tiny"))
+    return [(new, old, what) for new, old, what in comparisons if old in groups]
 
 
 def claim_sentences(groups):
@@ -237,8 +271,8 @@ def _aligned_runs(runs, trials_name, trials):
 
 
 def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed=0):
-    """``{(new, old): {trials: Change}}`` and ``{variant: {trials: Interval}}``: relative EER changes
-    and EERs with 95% intervals from a bootstrap over the trial list's speakers and the seeds
+    """``{(new, old): {trials: Change}}`` (the paper's claims and the ablations) and ``{variant:
+    {trials: Interval}}``: relative EER changes and EERs with 95% intervals from a bootstrap over the trial list's speakers and the seeds
     (bccmt_tools/backend/significance.py)."""
     import numpy as np
 
@@ -265,7 +299,9 @@ def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed
             if runs:
                 intervals.setdefault(variant, {})[trials_name] = eer_interval(
                     runs, labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
-        for new, old, _paper, _what in PAPER_CLAIMS:
+        pairs = [(new, old) for new, old, _paper, _what in PAPER_CLAIMS]
+        pairs += [(new, old) for new, old, _what in ablation_comparisons(groups)]
+        for new, old in pairs:
             if scores.get(new) and scores.get(old):
                 changes.setdefault((new, old), {})[trials_name] = relative_eer_change(
                     scores[new], scores[old], labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
@@ -287,7 +323,7 @@ def interval_section(groups, changes, intervals, num_bootstrap):
         for trials in TRIAL_LISTS:
             ci = intervals.get(variant, {}).get(trials)
             cells.append(f"{100 * ci.value:.2f} [{100 * ci.low:.2f}, {100 * ci.high:.2f}]" if ci else "-")
-        lines.append(f"| {variant_label(variant, runs)} | {len(runs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant_label(variant, runs, groups.get('tiny'))} | {len(runs)} | " + " | ".join(cells) + " |")
     lines += ["", "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t} [95% CI]" for t in TRIAL_LISTS)
               + " | " + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
               "|---|---|" + "---|" * (2 * len(TRIAL_LISTS))]
@@ -308,6 +344,21 @@ def interval_section(groups, changes, intervals, num_bootstrap):
             f"{t} {text} (the paper's {paper:+.1f}% is {'inside' if paper_fits[t] else 'outside'} it)"
             for t, text in verdicts.items()) + ".")
     lines += [""] + sentences + [""]
+    ablations = [(new, old, what) for new, old, what in ablation_comparisons(groups) if changes.get((new, old))]
+    if ablations:
+        lines += ["## Ablations with 95% confidence intervals", "",
+                  "Each ablation changes one choice of the proposed Tiny (or of its KD) with the recipe unchanged; "
+                  "a negative change is a lower EER than the model it is compared with.", "",
+                  "| Comparison (relative EER change) | " + " | ".join(f"{t} [95% CI]" for t in TRIAL_LISTS)
+                  + " | " + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
+                  "|---|" + "---|" * (2 * len(TRIAL_LISTS))]
+        for new, old, what in ablations:
+            found = changes[(new, old)]
+            cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-"
+                     for t in TRIAL_LISTS]
+            words = [verdict(c).split(":")[0] if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
+            lines.append(f"| {what} | " + " | ".join(cells + words) + " |")
+        lines.append("")
     return lines
 
 
@@ -366,7 +417,7 @@ def make_table(groups, cost, machine="", commands=(), data_note="", intervals_li
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for variant, runs in groups.items():
-        row = [variant_label(variant, runs), ",".join(str(run["seed"]) for run in runs)]
+        row = [variant_label(variant, runs, groups.get("tiny")), ",".join(str(run["seed"]) for run in runs)]
         for trials in TRIAL_LISTS:
             for key, _ in METRICS:
                 row.append(format_stat(metric_values(runs, trials, key), 2 if key == "eer" else 3))
@@ -518,6 +569,69 @@ def format_map_distance(result):
     return "\n".join(lines) + "\n"
 
 
+def short_label(variant):
+    """The figure's name of a variant: the table's letter and the experiment name.
+
+    >>> short_label("tiny_conventional"), short_label("tiny_ffn_depthwise"), short_label("tiny_kd_mse")
+    ('(a) tiny_conventional', "(b') tiny_ffn_depthwise", "(c') tiny_kd_mse")
+    """
+    if variant in VARIANT_LABELS:
+        return f"{VARIANT_LABELS[variant].split()[0]} {variant}"
+    return f"({'c' if variant.startswith('tiny_kd_') else 'b'}') {variant}"
+
+
+def plot_intervals(groups, changes, intervals, path):
+    """Two panels to ``path``: each model's EER with its 95% interval per trial list, and each
+    comparison (the paper's claims, the ablations) as a relative EER change with its interval, the
+    paper's figure marked. Needs matplotlib (the ``plot`` extra)."""
+    from bccmt_tools.backend.det import finish_figure
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise TableError("--figure needs matplotlib: pip install 'bccmt-tools[plot]'") from None
+    comparisons = [(new, old, what, paper) for new, old, paper, what in PAPER_CLAIMS]
+    comparisons += [(new, old, what, None) for new, old, what in ablation_comparisons(groups)]
+    comparisons = [c for c in comparisons if changes.get(c[:2])]
+    variants = [v for v in groups if v in intervals]
+    if not variants:
+        raise TableError("--figure: no model has score files for the intervals")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 0.5 * max(len(variants), len(comparisons)) + 2.2),
+                                         gridspec_kw={"width_ratios": [1, 1.25]})
+    styles = {"vox1_O": ("o", "tab:blue", -0.12), "vox1_E": ("s", "tab:orange", 0.12)}
+    for row, variant in enumerate(variants):
+        for trials, (marker, color, shift) in styles.items():
+            ci = intervals[variant].get(trials)
+            if ci:
+                left.errorbar(100 * ci.value, row + shift, xerr=[[100 * (ci.value - ci.low)], [100 * (ci.high - ci.value)]],
+                              fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
+    left.set_yticks(range(len(variants)), [f"{short_label(v)} ({len(groups[v])} seed{'s' * (len(groups[v]) > 1)})"
+                                           for v in variants])
+    left.set_ylim(len(variants) - 0.5, -0.5)
+    left.set_xlabel("EER % (cosine), 95% interval")
+    left.grid(True, axis="x", color="0.9")
+    left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    for row, (new, old, what, paper) in enumerate(comparisons):
+        for trials, (marker, color, shift) in styles.items():
+            c = changes[(new, old)].get(trials)
+            if c:
+                right.errorbar(100 * c.change, row + shift, xerr=[[100 * (c.change - c.low)], [100 * (c.high - c.change)]],
+                               fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
+        if paper is not None:
+            right.plot(paper, row, "x", color="tab:red", markersize=10, mew=2,
+                       label="the paper" if row == 0 else None)
+    right.axvline(0, color="0.4", linewidth=0.8)
+    right.set_yticks(range(len(comparisons)), [what for _, _, what, _ in comparisons], fontsize="small")
+    right.set_ylim(len(comparisons) - 0.5, -0.5)
+    right.set_xlabel("relative EER change % (< 0: first model better), 95% interval")
+    right.grid(True, axis="x", color="0.9")
+    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
+
+
 def atomic_write_text(path, text):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -554,6 +668,7 @@ def main(argv=None):
     tab.add_argument("--utt2spk", default="data/voxceleb1_test/utt2spk,data/voxceleb1_dev/utt2spk",
                      help="comma-separated utt2spk files giving the trial lists' speakers (bootstrap)")
     tab.add_argument("--num-bootstrap", type=int, default=2000, help="bootstrap replicates (0: no intervals)")
+    tab.add_argument("--figure", help="also draw the intervals to this PNG (needs matplotlib)")
     tab.add_argument("exp_dirs", nargs="+")
     args = parser.parse_args(argv)
     try:
@@ -578,6 +693,8 @@ def main(argv=None):
                 changes, intervals = bootstrap_claims(groups, args.trials_dir, args.utt2spk.split(","),
                                                       args.num_bootstrap)
                 intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap)
+                if args.figure:
+                    plot_intervals(groups, changes, intervals, args.figure)
             text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines)
             if args.map_distance and Path(args.map_distance).is_file():
                 text += format_map_distance(json.loads(Path(args.map_distance).read_text()))

@@ -11,6 +11,8 @@
 #   local/run_comparison.sh --stage 3 --stop-stage 4          # back-end and table only
 #   local/run_comparison.sh --stage 1 --stop-stage 3 \
 #       --kd-ablations "lambda10:kd.attention.weight=10 mse:kd.attention.kind=mse"
+#   local/run_comparison.sh --stage 1 --stop-stage 4 --ablation-seeds "1 2 3" \
+#       --model-ablations "ffn_depthwise:model_conf.ffn=depthwise"   # which change of (a) -> (b) costs EER
 #
 # Stages:
 #   1  training, --jobs K at a time (each --num-threads 1); the teacher (d) is queued first and the
@@ -23,6 +25,7 @@
 #   3  cosine scores of data/trials/vox1_O and vox1_E, metrics JSON (EER, minDCF 0.01/0.05)
 #   4  parameters, MACs and interleaved single-process CPU latency of every model; distance of
 #      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md)
+#      and the intervals drawn to --figure (default figures/compare_intervals.png)
 # Paths in options are relative to egs/voxceleb (the script changes to it).
 # Re-runnable: `bccmt train --resume` skips finished training; finished embeddings, scores and
 # metrics are skipped (they are written under temporary names first).
@@ -40,10 +43,12 @@ config_dir=conf/train       # where compare_*.yaml live
 mean_utts_per_spk=4         # training utterances per speaker embedded for the cosine mean
 variants="tiny_conventional tiny tiny_kd base ecapa_c512"   # which of (a)-(e) to run
 kd_ablations=""             # extra KD students: "NAME:key=value[,key=value] ..." -> tiny_kd_NAME_s<seed>
+model_ablations=""          # proposed Tiny with one choice changed: "NAME:key=value[,...] ..." -> tiny_NAME_s<seed>
 ablation_seeds=""           # seeds of the ablations (default: the first of --seeds)
 wait_trained=false          # stages 2-3: wait for each model's training to finish (run beside stage 1)
 latency_runs=30             # interleaved timed runs per model and length (stage 4)
 table=RESULTS_comparison.md # stage 4 output (markdown)
+figure=figures/compare_intervals.png  # stage 4: EERs and comparisons with their intervals (empty: none)
 notes=                      # stage 4: markdown appended to the table (default <exp-root>/notes.md)
 num_bootstrap=2000          # stage 4: bootstrap replicates of the confidence intervals
 preset=cpu                  # cpu: 1 thread per job on the CPU; gpu: conf/presets/compare_gpu.sh (one GPU, many jobs)
@@ -88,6 +93,11 @@ for v in $variants; do
     *) die "--variants: unknown variant '$v' (have: tiny_conventional tiny tiny_kd base ecapa_c512)" ;;
   esac
 done
+for option in kd_ablations model_ablations; do
+  for spec in ${!option}; do
+    [[ "$spec" =~ ^[A-Za-z0-9_.-]+:.+ ]] || die "--${option//_/-}: '$spec' is not NAME:key=value[,key=value]"
+  done
+done
 teacher=$exp_root/base_s$first_seed
 log_dir=$exp_root/log
 mkdir -p "$log_dir"
@@ -99,7 +109,7 @@ has_variant() { [[ " $variants " == *" $1 "* ]]; }
 job_list() {
   # Longest first: the teacher (the KD students wait for it), then ECAPA-TDNN; the queue starts a
   # KD student as soon as the teacher is ready, before any job listed earlier still waiting.
-  local s spec name sets
+  local s
   has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed no -"
   has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed no -"
   for s in $seeds; do
@@ -111,13 +121,18 @@ job_list() {
   for s in $seeds; do
     has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s yes -"
   done
-  for spec in $kd_ablations; do
-    name=${spec%%:*}
-    sets=${spec#*:}
-    [[ "$spec" == *:* && "$name" =~ ^[A-Za-z0-9_.-]+$ && -n "$sets" ]] \
-      || die "--kd-ablations: '$spec' is not NAME:key=value[,key=value]"
+  ablation_jobs tiny_kd compare_tiny_kd.yaml yes $kd_ablations
+  ablation_jobs tiny compare_tiny.yaml no $model_ablations
+}
+
+# ablation_jobs PREFIX CONFIG NEEDS_TEACHER SPEC...: job lines "PREFIX_NAME_s<seed> ..." of the
+# (checked) specs "NAME:key=value[,key=value]", one per --ablation-seeds
+ablation_jobs() {
+  local prefix=$1 config=$2 needs_teacher=$3 spec s
+  shift 3
+  for spec in "$@"; do
     for s in $ablation_seeds; do
-      echo "tiny_kd_${name}_s$s $config_dir/compare_tiny_kd.yaml $s yes $sets"
+      echo "${prefix}_${spec%%:*}_s$s $config_dir/$config $s $needs_teacher ${spec#*:}"
     done
   done
 }
@@ -339,7 +354,12 @@ if stage_on 4; then
     echo "python local/comparison_table.py map-distance --teacher $teacher --out $exp_root/map_distance.json STUDENT_EXPS..."
   } > "$commands"
   data_note="$train_data: $(wc -l < "$train_data/utt2spk") utterances of $(wc -l < "$train_data/spk2utt") speakers (mini VoxCeleb2-dev, clean + augmented copies); vox1_O: $(wc -l < data/trials/vox1_O) trials on data/voxceleb1_test ($(wc -l < data/voxceleb1_test/utt2spk) utterances of 1 s); vox1_E: $(wc -l < data/trials/vox1_E) trials on voxceleb1_test + voxceleb1_dev ($(cat data/voxceleb1_test/utt2spk data/voxceleb1_dev/utt2spk | wc -l) utterances); cosine scoring after subtracting the mean of $(wc -l < "$exp_root/train_mean_subset/utt2spk") training embeddings ($mean_utts_per_spk per speaker)"
-  python local/comparison_table.py table --cost "$exp_root/cost.json" \
+  figure_opts=()
+  if [ -n "$figure" ] && [ "$num_bootstrap" -gt 0 ]; then
+    if python -c 'import matplotlib' 2>/dev/null; then figure_opts=(--figure "$figure")
+    else echo "stage 4: no $figure: matplotlib is missing (pip install 'bccmt-tools[plot]')"; fi
+  fi
+  python local/comparison_table.py table --cost "$exp_root/cost.json" "${figure_opts[@]}" \
     --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
     --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \
     --notes "$notes" --num-bootstrap "$num_bootstrap" --out "$table" "${exps[@]}"
