@@ -626,7 +626,7 @@ def plot_intervals(groups, changes, intervals, path):
     right.axvline(0, color="0.4", linewidth=0.8)
     right.set_yticks(range(len(comparisons)), [what for _, _, what, _ in comparisons], fontsize="small")
     right.set_ylim(len(comparisons) - 0.5, -0.5)
-    right.set_xlabel("relative EER change % (< 0: first model better), 95% interval")
+    right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
     right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
