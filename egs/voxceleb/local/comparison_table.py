@@ -272,8 +272,8 @@ def _aligned_runs(runs, trials_name, trials):
 
 def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed=0):
     """``{(new, old): {trials: Change}}`` (the paper's claims and the ablations) and ``{variant:
-    {trials: Interval}}``: relative EER changes and EERs with 95% intervals from a bootstrap over the trial list's speakers and the seeds
-    (bccmt_tools/backend/significance.py)."""
+    {trials: Interval}}``: relative EER changes and EERs with 95% intervals from a bootstrap over
+    the trial list's speakers and the seeds (bccmt_tools/backend/significance.py)."""
     import numpy as np
 
     from bccmt_tools.backend.significance import eer_interval, relative_eer_change

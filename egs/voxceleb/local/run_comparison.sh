@@ -356,7 +356,7 @@ if stage_on 4; then
   data_note="$train_data: $(wc -l < "$train_data/utt2spk") utterances of $(wc -l < "$train_data/spk2utt") speakers (mini VoxCeleb2-dev, clean + augmented copies); vox1_O: $(wc -l < data/trials/vox1_O) trials on data/voxceleb1_test ($(wc -l < data/voxceleb1_test/utt2spk) utterances of 1 s); vox1_E: $(wc -l < data/trials/vox1_E) trials on voxceleb1_test + voxceleb1_dev ($(cat data/voxceleb1_test/utt2spk data/voxceleb1_dev/utt2spk | wc -l) utterances); cosine scoring after subtracting the mean of $(wc -l < "$exp_root/train_mean_subset/utt2spk") training embeddings ($mean_utts_per_spk per speaker)"
   figure_opts=()
   if [ -n "$figure" ] && [ "$num_bootstrap" -gt 0 ]; then
-    if python -c 'import matplotlib' 2>/dev/null; then figure_opts=(--figure "$figure")
+    if python -c 'import matplotlib' 2>/dev/null; then mkdir -p "$(dirname "$figure")"; figure_opts=(--figure "$figure")
     else echo "stage 4: no $figure: matplotlib is missing (pip install 'bccmt-tools[plot]')"; fi
   fi
   python local/comparison_table.py table --cost "$exp_root/cost.json" "${figure_opts[@]}" \
