@@ -171,6 +171,19 @@ def relative_change(new, old):
     return 100.0 * (new - old) / old
 
 
+def ablation_of(variant):
+    """``(is_kd, name)`` of an ablation variant: ``tiny_kd_<name>`` (a KD ablation, run_comparison.sh
+    --kd-ablations) or ``tiny_<name>`` (a model ablation, --model-ablations).
+
+    >>> ablation_of("tiny_kd_mse"), ablation_of("tiny_ffn_depthwise")
+    ((True, 'mse'), (False, 'ffn_depthwise'))
+    """
+    for prefix, is_kd in (("tiny_kd_", True), ("tiny_", False)):
+        if variant.startswith(prefix):
+            return is_kd, variant[len(prefix):]
+    return False, variant
+
+
 def variant_label(variant, runs, reference_runs=None):
     """The table's name of a variant; an ablation names what it changed.
 
@@ -181,11 +194,11 @@ def variant_label(variant, runs, reference_runs=None):
     """
     if variant in VARIANT_LABELS:
         return VARIANT_LABELS[variant]
-    if variant.startswith("tiny_kd_"):
+    is_kd, name = ablation_of(variant)
+    if is_kd:
         kd = (runs[0]["config"].get("kd") or {}).get("attention") or {}
         settings = ", ".join(f"{key}={kd[key]}" for key in ("weight", "kind", "last_only") if key in kd)
-        return f"(c') KD ablation '{variant[len('tiny_kd_'):]}'" + (f" ({settings})" if settings else "")
-    name = variant[len("tiny_"):] if variant.startswith("tiny_") else variant
+        return f"(c') KD ablation '{name}'" + (f" ({settings})" if settings else "")
     settings = ""
     if reference_runs:
         ours = runs[0]["config"].get("model_conf") or {}
@@ -207,9 +220,9 @@ def ablation_comparisons(groups):
     for variant in groups:
         if variant in VARIANT_LABELS:
             continue
-        name = variant[len("tiny_kd_"):] if variant.startswith("tiny_kd_") else variant[len("tiny_"):]
+        is_kd, name = ablation_of(variant)
         comparisons.append((variant, "tiny", f"ablation '{name}' vs (b) proposed Tiny"))
-        if not variant.startswith("tiny_kd_"):
+        if not is_kd:
             comparisons.append((variant, "tiny_conventional", f"ablation '{name}' vs (a) conventional Tiny"))
     return [(new, old, what) for new, old, what in comparisons if old in groups]
 
@@ -577,7 +590,20 @@ def short_label(variant):
     """
     if variant in VARIANT_LABELS:
         return f"{VARIANT_LABELS[variant].split()[0]} {variant}"
-    return f"({'c' if variant.startswith('tiny_kd_') else 'b'}') {variant}"
+    return f"({'c' if ablation_of(variant)[0] else 'b'}') {variant}"
+
+
+def _draw_rows(axes, rows, field):
+    """One row per entry of ``rows`` (``{trials: Interval or Change}``): the estimate ``field`` of
+    each trial list with its interval, in percent, vox1_O just above vox1_E."""
+    styles = {"vox1_O": ("o", "tab:blue", -0.12), "vox1_E": ("s", "tab:orange", 0.12)}
+    for row, found in enumerate(rows):
+        for trials, (marker, color, shift) in styles.items():
+            estimate = found.get(trials)
+            if estimate:
+                value = getattr(estimate, field)
+                axes.errorbar(100 * value, row + shift, xerr=[[100 * (value - estimate.low)], [100 * (estimate.high - value)]],
+                              fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
 
 
 def plot_intervals(groups, changes, intervals, path):
@@ -601,25 +627,15 @@ def plot_intervals(groups, changes, intervals, path):
         raise TableError("--figure: no model has score files for the intervals")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 0.5 * max(len(variants), len(comparisons)) + 2.2),
                                          gridspec_kw={"width_ratios": [1, 1.25]})
-    styles = {"vox1_O": ("o", "tab:blue", -0.12), "vox1_E": ("s", "tab:orange", 0.12)}
-    for row, variant in enumerate(variants):
-        for trials, (marker, color, shift) in styles.items():
-            ci = intervals[variant].get(trials)
-            if ci:
-                left.errorbar(100 * ci.value, row + shift, xerr=[[100 * (ci.value - ci.low)], [100 * (ci.high - ci.value)]],
-                              fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
+    _draw_rows(left, [intervals[variant] for variant in variants], "value")
     left.set_yticks(range(len(variants)), [f"{short_label(v)} ({len(groups[v])} seed{'s' * (len(groups[v]) > 1)})"
                                            for v in variants])
     left.set_ylim(len(variants) - 0.5, -0.5)
     left.set_xlabel("EER % (cosine), 95% interval")
     left.grid(True, axis="x", color="0.9")
     left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
-    for row, (new, old, what, paper) in enumerate(comparisons):
-        for trials, (marker, color, shift) in styles.items():
-            c = changes[(new, old)].get(trials)
-            if c:
-                right.errorbar(100 * c.change, row + shift, xerr=[[100 * (c.change - c.low)], [100 * (c.high - c.change)]],
-                               fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
+    _draw_rows(right, [changes[(new, old)] for new, old, _what, _paper in comparisons], "change")
+    for row, (_new, _old, _what, paper) in enumerate(comparisons):
         if paper is not None:
             right.plot(paper, row, "x", color="tab:red", markersize=10, mew=2,
                        label="the paper" if row == 0 else None)
