@@ -82,6 +82,13 @@ def test_ablation_label_and_recipe_disagreement(tmp_path, table_module):
             make_exp(tmp_path, "tiny_kd_lambda10_s1", 8.0, 10.0, epochs=3, kd_weight=10)]
     text = table_module.make_table(table_module.collect(exps), {})
     assert "(c') KD ablation 'lambda10' (weight=10, kind=mse, last_only=True)" in text
+    emb = make_exp(tmp_path, "tiny_kd_ecapa_emb_s1", 8.0, 10.0)
+    config = yaml.safe_load((emb / "config.yaml").read_text())
+    config["kd"] = {"teacher": "exp/compare/ecapa_c512_s1", "attention": {"weight": 0, "kind": "kl"},
+                    "embedding": {"weight": 1.0}, "logit": {"weight": 0.0}}
+    (emb / "config.yaml").write_text(yaml.safe_dump(config))
+    assert ("(c') KD ablation 'ecapa_emb' (teacher=ecapa_c512_s1, no map KD, embedding KD weight=1.0)"
+            in table_module.make_table(table_module.collect([emb]), {}))
     assert "`trainer.epochs`: 2 (NOT the same in every run!)" in text
     assert "averaged checkpoints: epoch_0001.pt, epoch_0002.pt" in text
 
@@ -237,3 +244,44 @@ def test_model_ablation_is_labelled_and_compared_with_both_tinies(tmp_path, tabl
     figure = tmp_path / "intervals.png"
     table_module.plot_intervals(groups, changes, intervals, figure)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp"))
+
+
+def test_ecapa_target_meets_misses_and_draws(tmp_path, table_module):
+    """(c) against (e): the relative EER change with its interval judged against +20%, and the MACs
+    ratio from the cost JSON judged against 1/20."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    trials_dir = tmp_path / "trials"
+    trials_dir.mkdir()
+    lines = [f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}" for spk in range(30) for k in range(10)]
+    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
+    (tmp_path / "utt2spk").write_text("".join(f"s{spk}-e{k} s{spk}\n" for spk in range(30) for k in range(10)))
+    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
+
+    def exp_with_scores(name, noise):
+        exp = make_exp(tmp_path, name, 10.0, 12.0)
+        scores = labels + rng.normal(0, noise, labels.size)
+        (exp / "scores" / "vox1_O.cosine").write_text(
+            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
+        return exp
+
+    exps = [exp_with_scores("tiny_kd_s1", 0.3), exp_with_scores("tiny_kd_s2", 0.3), exp_with_scores("ecapa_c512_s1", 1.2)]
+    groups = table_module.collect(exps)
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+                                                       num_bootstrap=200)
+    change = changes[("tiny_kd", "ecapa_c512")]["vox1_O"]
+    assert change.high < 0  # far less noise than ECAPA: well within 1.2x
+    cost = {"models": {"tiny_kd": {"macs": {"1": 24_300_000}}, "ecapa_c512": {"macs": {"1": 508_800_000}}}}
+    text = "\n".join(table_module.interval_section(groups, changes, intervals, 200, cost))
+    row = next(line for line in text.splitlines() if line.startswith("| (c) KD Tiny within 1.2x"))
+    assert row.endswith("| 1/20.9 | met | - |")
+    assert "cost: 1/20.9 of the MACs, under 1/20." in text
+    # the other way round the same interval misses the target; a model without a cost entry is "not profiled"
+    missed = table_module.target_verdict(change._replace(change=0.5, low=0.3, high=0.7), 0.2)
+    assert missed.startswith("missed: the whole 95% interval [+30.0%, +70.0%] is above +20%")
+    assert "cost: not profiled." in "\n".join(table_module.interval_section(groups, changes, intervals, 200, {}))
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "intervals.png"
+    table_module.plot_intervals(groups, changes, intervals, figure)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Cost profile and markdown table of the comparison study (local/run_comparison.sh).
 
-Two commands:
+Three commands:
 
   profile  parameters, MACs and batch-1 CPU latency of one trained model per variant, all in this
            one process; latency runs are interleaved round-robin over the models (BatchNorm folded,
            eager, --threads threads), so a load change on a shared machine hits every model alike.
   table    the markdown table: EER / minDCF(0.01) / minDCF(0.05) on vox1_O and vox1_E (mean and
-           min-max over seeds), cost, training time, and the paper's two relative-EER claims.
+           min-max over seeds), cost, training time, the paper's two relative-EER claims and the
+           study's cost-accuracy target, with bootstrap intervals.
+  map-distance  how close each student's self-attention maps are to the teacher's (KL and MSE).
 
 Experiment dirs are named <variant>_s<seed> (tiny_conventional_s1, tiny_kd_s2, ...); seeds of one
 variant are grouped. Metrics come from <exp>/scores/<trials>.cosine.json (bccmt compute-metrics).
@@ -45,6 +47,12 @@ VARIANT_ORDER = list(VARIANT_LABELS)
 PAPER_CLAIMS = (
     ("tiny", "tiny_conventional", -9.3, "proposed Tiny vs conventional Tiny"),
     ("tiny_kd", "tiny", -15.5, "KD Tiny vs proposed Tiny (no KD)"),
+)
+
+# The study's cost-accuracy target (issue 14): (new, reference, the largest relative EER change of
+# new against reference that meets it, the largest ratio of new's MACs to reference's, what).
+TARGETS = (
+    ("tiny_kd", "ecapa_c512", 0.20, 1 / 20, "(c) KD Tiny within 1.2x of (e) ECAPA-TDNN's EER at < 1/20 of its MACs"),
 )
 
 EXP_NAME = re.compile(r"^(?P<variant>.+)_s(?P<seed>\d+)$")
@@ -184,10 +192,29 @@ def ablation_of(variant):
     return False, variant
 
 
+def kd_settings(config):
+    """What a KD run distilled, from its resolved config: the teacher (when recorded), the map KD
+    settings, and the embedding and logit KD weights when used.
+
+    >>> kd_settings({"kd": {"teacher": "exp/compare/ecapa_c512_s1", "attention": {"weight": 0},
+    ...                     "embedding": {"weight": 1.0}}})
+    'teacher=ecapa_c512_s1, no map KD, embedding KD weight=1.0'
+    """
+    kd = config.get("kd") or {}
+    attention = kd.get("attention") or {}
+    parts = [f"teacher={Path(kd['teacher']).name}"] if kd.get("teacher") else []
+    if attention.get("weight"):
+        parts += [f"{key}={attention[key]}" for key in ("weight", "kind", "last_only") if key in attention]
+    else:
+        parts.append("no map KD")
+    parts += [f"{kind} KD weight={weight}" for kind in ("embedding", "logit") if (weight := (kd.get(kind) or {}).get("weight"))]
+    return ", ".join(parts)
+
+
 def variant_label(variant, runs, reference_runs=None):
     """The table's name of a variant; an ablation names what it changed.
 
-    A KD ablation (``tiny_kd_<name>``) lists its ``kd.attention`` settings; any other unknown
+    A KD ablation (``tiny_kd_<name>``) lists its KD settings (``kd_settings``); any other unknown
     variant is an ablation of the proposed Tiny (``tiny_<name>``, run_comparison.sh
     --model-ablations) and lists the ``model_conf`` keys that differ from ``reference_runs``
     (the proposed Tiny's runs).
@@ -196,9 +223,7 @@ def variant_label(variant, runs, reference_runs=None):
         return VARIANT_LABELS[variant]
     is_kd, name = ablation_of(variant)
     if is_kd:
-        kd = (runs[0]["config"].get("kd") or {}).get("attention") or {}
-        settings = ", ".join(f"{key}={kd[key]}" for key in ("weight", "kind", "last_only") if key in kd)
-        return f"(c') KD ablation '{name}'" + (f" ({settings})" if settings else "")
+        return f"(c') KD ablation '{name}'" + (f" ({settings})" if (settings := kd_settings(runs[0]["config"])) else "")
     settings = ""
     if reference_runs:
         ours = runs[0]["config"].get("model_conf") or {}
@@ -314,6 +339,7 @@ def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed
                     runs, labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
         pairs = [(new, old) for new, old, _paper, _what in PAPER_CLAIMS]
         pairs += [(new, old) for new, old, _what in ablation_comparisons(groups)]
+        pairs += [(new, old) for new, old, _limit, _macs, _what in TARGETS]
         for new, old in pairs:
             if scores.get(new) and scores.get(old):
                 changes.setdefault((new, old), {})[trials_name] = relative_eer_change(
@@ -321,8 +347,62 @@ def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed
     return changes, intervals
 
 
-def interval_section(groups, changes, intervals, num_bootstrap):
-    """Markdown: EER per variant and the paper's claims as relative changes with 95% intervals."""
+def target_verdict(change, limit):
+    """Whether a relative EER change meets a target "at most ``limit``" (0.2: within 1.2x).
+
+    >>> from bccmt_tools.backend.significance import Change
+    >>> target_verdict(Change(0.05, -0.02, 0.12, 0.95, 1000, 0.105, 0.1), 0.2)
+    'met: the whole 95% interval [-2.0%, +12.0%] is at or below +20%'
+    >>> target_verdict(Change(0.15, 0.08, 0.26, 0.95, 1000, 0.115, 0.1), 0.2).split(":")[0]
+    'unresolved'
+    """
+    level = f"{round(change.confidence * 100)}%"
+    span = f"[{change.low:+.1%}, {change.high:+.1%}]"
+    if change.high <= limit:
+        return f"met: the whole {level} interval {span} is at or below {limit:+.0%}"
+    if change.low > limit:
+        return f"missed: the whole {level} interval {span} is above {limit:+.0%}"
+    return f"unresolved: the {level} interval {span} contains {limit:+.0%}"
+
+
+def macs_ratio(cost, new, old):
+    """MACs of ``new`` over those of ``old`` at 1 s (None when either is not profiled)."""
+    models = cost.get("models", {})
+    try:
+        return models[new]["macs"]["1"] / models[old]["macs"]["1"]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def target_section(changes, cost):
+    """Markdown: each target of TARGETS that both models were measured for, with its verdicts."""
+    rows = [target for target in TARGETS if changes.get(target[:2])]
+    if not rows:
+        return []
+    lines = ["## Targets", "",
+             "| Target | " + " | ".join(f"EER change {t} [95% CI]" for t in TRIAL_LISTS) + " | MACs ratio 1 s | "
+             + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
+             "|---|" + "---|" * (2 * len(TRIAL_LISTS) + 1)]
+    sentences = []
+    for new, old, limit, max_macs, what in rows:
+        found = changes[(new, old)]
+        ratio = macs_ratio(cost, new, old)
+        cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
+        verdicts = {t: target_verdict(c, limit) for t in TRIAL_LISTS if (c := found.get(t))}
+        cost_met = ratio is not None and ratio < max_macs
+        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
+        lines.append(f"| {what} | " + " | ".join(cells) + f" | {'-' if ratio is None else f'1/{1 / ratio:.1f}'} | "
+                     + " | ".join(words) + " |")
+        cost_words = ("not profiled" if ratio is None else
+                      f"1/{1 / ratio:.1f} of the MACs, {'under' if cost_met else 'not under'} 1/{1 / max_macs:.0f}")
+        sentences.append(f"- {what}: " + "; ".join(f"{t} {text}" for t, text in verdicts.items())
+                         + f"; cost: {cost_words}.")
+    return lines + [""] + sentences + [""]
+
+
+def interval_section(groups, changes, intervals, num_bootstrap, cost=None):
+    """Markdown: EER per variant and the paper's claims as relative changes with 95% intervals; the
+    targets (TARGETS) when their models are in ``groups``."""
     from bccmt_tools.backend.significance import verdict
 
     lines = ["## EER and the paper's claims with 95% confidence intervals", "",
@@ -372,7 +452,7 @@ def interval_section(groups, changes, intervals, num_bootstrap):
             words = [verdict(c).split(":")[0] if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
             lines.append(f"| {what} | " + " | ".join(cells + words) + " |")
         lines.append("")
-    return lines
+    return lines + target_section(changes, cost or {})
 
 
 def _spread_overlap(a, b):
@@ -608,8 +688,8 @@ def _draw_rows(axes, rows, field):
 
 def plot_intervals(groups, changes, intervals, path):
     """Two panels to ``path``: each model's EER with its 95% interval per trial list, and each
-    comparison (the paper's claims, the ablations) as a relative EER change with its interval, the
-    paper's figure marked. Needs matplotlib (the ``plot`` extra)."""
+    comparison (the paper's claims, the ablations, the targets) as a relative EER change with its
+    interval, the paper's figure and a target's limit marked. Needs matplotlib (the ``plot`` extra)."""
     from bccmt_tools.backend.det import finish_figure
 
     try:
@@ -621,7 +701,9 @@ def plot_intervals(groups, changes, intervals, path):
         raise TableError("--figure needs matplotlib: pip install 'bccmt-tools[plot]'") from None
     comparisons = [(new, old, what, paper) for new, old, paper, what in PAPER_CLAIMS]
     comparisons += [(new, old, what, None) for new, old, what in ablation_comparisons(groups)]
+    comparisons += [(new, old, what, None) for new, old, _limit, _macs, what in TARGETS]
     comparisons = [c for c in comparisons if changes.get(c[:2])]
+    limits = {(new, old): limit for new, old, limit, _macs, _what in TARGETS}
     variants = [v for v in groups if v in intervals]
     if not variants:
         raise TableError("--figure: no model has score files for the intervals")
@@ -635,16 +717,22 @@ def plot_intervals(groups, changes, intervals, path):
     left.grid(True, axis="x", color="0.9")
     left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     _draw_rows(right, [changes[(new, old)] for new, old, _what, _paper in comparisons], "change")
-    for row, (_new, _old, _what, paper) in enumerate(comparisons):
+    marked = set()
+    for row, (new, old, _what, paper) in enumerate(comparisons):
         if paper is not None:
             right.plot(paper, row, "x", color="tab:red", markersize=10, mew=2,
-                       label="the paper" if row == 0 else None)
+                       label=None if "paper" in marked else "the paper")
+            marked.add("paper")
+        if (new, old) in limits:
+            right.plot(100 * limits[(new, old)], row, "|", color="tab:green", markersize=16, mew=2,
+                       label=None if "target" in marked else "target (at most)")
+            marked.add("target")
     right.axvline(0, color="0.4", linewidth=0.8)
     right.set_yticks(range(len(comparisons)), [what for _, _, what, _ in comparisons], fontsize="small")
     right.set_ylim(len(comparisons) - 0.5, -0.5)
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
-    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
     finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
 
 
@@ -708,7 +796,7 @@ def main(argv=None):
             if args.num_bootstrap > 0:
                 changes, intervals = bootstrap_claims(groups, args.trials_dir, args.utt2spk.split(","),
                                                       args.num_bootstrap)
-                intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap)
+                intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap, cost)
                 if args.figure:
                     plot_intervals(groups, changes, intervals, args.figure)
             text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines)
