@@ -13,10 +13,13 @@
 #       --kd-ablations "lambda10:kd.attention.weight=10 mse:kd.attention.kind=mse"
 #   local/run_comparison.sh --stage 1 --stop-stage 4 --ablation-seeds "1 2 3" \
 #       --model-ablations "ffn_depthwise:model_conf.ffn=depthwise"   # which change of (a) -> (b) costs EER
+#   local/run_comparison.sh --variants "tiny ecapa_c512" --kd-ablations \
+#       "ecapa_emb:kd.teacher=exp/compare/ecapa_c512_s1,kd.attention.weight=0,kd.embedding.weight=1.0"
+#       # a KD ablation with its own teacher (kd.teacher): it waits for that teacher instead of (d)
 #
 # Stages:
 #   1  training, --jobs K at a time (each --num-threads 1); the teacher (d) is queued first and the
-#      KD students (c) start once it is trained and averaged; each model's last --num-avg
+#      KD students (c) start once their teacher is trained and averaged; each model's last --num-avg
 #      checkpoints are averaged into <exp>/avg_model.pt
 #   2  (with --wait-trained true: beside a running stage 1, each model once trained)
 #      embeddings of data/voxceleb1_test and data/voxceleb1_dev, and of --mean-utts-per-spk
@@ -105,34 +108,42 @@ mkdir -p "$log_dir"
 stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 has_variant() { [[ " $variants " == *" $1 "* ]]; }
 
-# Jobs of stage 1, one line each: "NAME CONFIG SEED NEEDS_TEACHER SET_OPTIONS" (SET_OPTIONS: comma list or -)
+# Jobs of stage 1, one line each: "NAME CONFIG SEED TEACHER SET_OPTIONS" (TEACHER: the teacher's exp
+# dir or -; SET_OPTIONS: comma list or -)
 job_list() {
   # Longest first: the teacher (the KD students wait for it), then ECAPA-TDNN; the queue starts a
   # KD student as soon as the teacher is ready, before any job listed earlier still waiting.
   local s
-  has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed no -"
-  has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed no -"
+  has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed - -"
+  has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed - -"
   for s in $seeds; do
-    has_variant tiny_conventional && echo "tiny_conventional_s$s $config_dir/compare_tiny_conventional.yaml $s no -"
+    has_variant tiny_conventional && echo "tiny_conventional_s$s $config_dir/compare_tiny_conventional.yaml $s - -"
   done
   for s in $seeds; do
-    has_variant tiny && echo "tiny_s$s $config_dir/compare_tiny.yaml $s no -"
+    has_variant tiny && echo "tiny_s$s $config_dir/compare_tiny.yaml $s - -"
   done
   for s in $seeds; do
-    has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s yes -"
+    has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s $teacher -"
   done
-  ablation_jobs tiny_kd compare_tiny_kd.yaml yes $kd_ablations
-  ablation_jobs tiny compare_tiny.yaml no $model_ablations
+  ablation_jobs tiny_kd compare_tiny_kd.yaml "$teacher" $kd_ablations
+  ablation_jobs tiny compare_tiny.yaml - $model_ablations
 }
 
-# ablation_jobs PREFIX CONFIG NEEDS_TEACHER SPEC...: job lines "PREFIX_NAME_s<seed> ..." of the
-# (checked) specs "NAME:key=value[,key=value]", one per --ablation-seeds
+# ablation_jobs PREFIX CONFIG TEACHER SPEC...: job lines "PREFIX_NAME_s<seed> ..." of the
+# (checked) specs "NAME:key=value[,key=value]", one per --ablation-seeds; a spec's kd.teacher=DIR
+# replaces TEACHER (and is passed as --teacher DIR, not as a --set)
 ablation_jobs() {
-  local prefix=$1 config=$2 needs_teacher=$3 spec s
+  local prefix=$1 config=$2 teacher_dir=$3 spec s sets item
   shift 3
   for spec in "$@"; do
+    local job_teacher=$teacher_dir kept=()
+    IFS=, read -r -a sets <<< "${spec#*:}"
+    for item in "${sets[@]}"; do
+      if [[ "$item" == kd.teacher=* ]]; then job_teacher=${item#kd.teacher=}; else kept+=("$item"); fi
+    done
+    item=$(IFS=,; echo "${kept[*]}")
     for s in $ablation_seeds; do
-      echo "${prefix}_${spec%%:*}_s$s $config_dir/$config $s $needs_teacher ${spec#*:}"
+      echo "${prefix}_${spec%%:*}_s$s $config_dir/$config $s $job_teacher ${item:--}"
     done
   done
 }
@@ -141,14 +152,14 @@ exp_names() { job_list | awk '{print $1}'; }
 
 trained() { [ -f "$exp_root/$1/log/wall_seconds" ] && [ -f "$exp_root/$1/avg_model.pt" ]; }
 
-train_one() {  # train_one NAME CONFIG SEED NEEDS_TEACHER SETS: train + average; log in EXP/log/run.log
-  local name=$1 config=$2 seed=$3 needs_teacher=$4 sets=$5 exp=$exp_root/$1 opts=() item started
+train_one() {  # train_one NAME CONFIG SEED TEACHER SETS: train + average; log in EXP/log/run.log
+  local name=$1 config=$2 seed=$3 teacher_dir=$4 sets=$5 exp=$exp_root/$1 opts=() item started
   [ -f "$config" ] || die "$config is missing"
   if trained "$name"; then  # keeps log/wall_seconds the time of the real training
     echo "$(date '+%F %T') $name is already trained and averaged; skipped"
     return 0
   fi
-  [ "$needs_teacher" = yes ] && opts+=(--teacher "$teacher")
+  [ "$teacher_dir" = - ] || opts+=(--teacher "$teacher_dir")
   if [ "$sets" != - ]; then
     IFS=, read -r -a items <<< "$sets"
     for item in "${items[@]}"; do opts+=(--set "$item"); done
@@ -169,28 +180,32 @@ train_one() {  # train_one NAME CONFIG SEED NEEDS_TEACHER SETS: train + average;
   echo "$(date '+%F %T') done $name in $((SECONDS - started)) s"
 }
 
-run_training() {  # a queue of job_list with --jobs slots; KD jobs wait for the averaged teacher
-  local -a pending=() line
-  local running=0 failed=0 i launched teacher_ready
+run_training() {  # a queue of job_list with --jobs slots; a KD job waits for its averaged teacher
+  local -a pending=() line order later
+  local running=0 failed=0 i job launched
   mapfile -t pending < <(job_list)
   declare -A pid_of=()
+  for job in "${pending[@]}"; do
+    read -r -a line <<< "$job"
+    [ "${line[3]}" = - ] || [ "$(teacher_state "${line[3]}")" != missing ] \
+      || die "${line[0]} needs the teacher ${line[3]}/avg_model.pt (add its variant to --variants or train it first)"
+  done
   while [ ${#pending[@]} -gt 0 ] || [ "$running" -gt 0 ]; do
-    launched=0
-    teacher_ready=no
-    [ -f "$teacher/avg_model.pt" ] && [ -z "${pid_of[base_s$first_seed]:-}" ] && teacher_ready=yes
-    # Once the teacher is ready the KD students go first (they are the critical path).
-    local -a order=()
-    for i in "${!pending[@]}"; do [[ "${pending[$i]}" == *" yes "* ]] && [ "$teacher_ready" = yes ] && order+=("$i"); done
-    for i in "${!pending[@]}"; do [[ "${pending[$i]}" == *" yes "* ]] && [ "$teacher_ready" = yes ] || order+=("$i"); done
-    for i in "${order[@]}"; do
+    launched=0 order=() later=()
+    # KD jobs whose teacher is ready go first (they are the critical path), then the others in order.
+    for i in "${!pending[@]}"; do
+      read -r -a line <<< "${pending[$i]}"
+      if [ "${line[3]}" = - ]; then later+=("$i"); continue; fi
+      case "$(teacher_state "${line[3]}")" in
+        ready) order+=("$i") ;;
+        missing)  # its teacher's training failed: stop instead of waiting forever
+          echo "$0: ${line[0]} not trained: its teacher ${line[3]} failed" >&2
+          unset "pending[$i]"; failed=$((failed + 1)) ;;
+      esac
+    done
+    for i in "${order[@]}" "${later[@]}"; do
       [ "$running" -lt "$jobs" ] || break
       read -r -a line <<< "${pending[$i]}"
-      if [ "${line[3]}" = yes ] && [ "$teacher_ready" != yes ]; then
-        if ! has_variant base && [ ! -f "$teacher/avg_model.pt" ]; then
-          die "KD students need the teacher $teacher (add base to --variants or train it first)"
-        fi
-        continue
-      fi
       train_one "${line[@]}" &
       pid_of[${line[0]}]=$!
       unset "pending[$i]"
@@ -208,19 +223,20 @@ run_training() {  # a queue of job_list with --jobs slots; KD jobs wait for the 
           [ "$status" -eq 0 ] || { failed=$((failed + 1)); echo "$0: training $i failed" >&2; }
         fi
       done
-      # A failed teacher leaves the KD jobs without one: stop instead of waiting forever.
-      if [ "$status" -ne 0 ] && [ ! -f "$teacher/avg_model.pt" ] && [ -z "${pid_of[base_s$first_seed]:-}" ]; then
-        for i in "${!pending[@]}"; do
-          read -r -a line <<< "${pending[$i]}"
-          [ "${line[3]}" = yes ] && unset "pending[$i]" && failed=$((failed + 1))
-        done
-        pending=("${pending[@]}")
-      fi
-    elif [ "$launched" -eq 0 ]; then
-      die "no job can start (waiting for $teacher/avg_model.pt)"
+    elif [ "$launched" -eq 0 ] && [ ${#pending[@]} -gt 0 ]; then
+      die "no job can start (waiting for a teacher that nothing trains)"
     fi
   done
   [ "$failed" -eq 0 ] || die "$failed training job(s) failed"
+}
+
+# teacher_state DIR (inside run_training): waiting (its training is queued or running in this queue),
+# ready (DIR/avg_model.pt exists) or missing
+teacher_state() {
+  local name=${1##*/} job
+  [ -n "${pid_of[$name]:-}" ] && { echo waiting; return; }
+  for job in "${pending[@]}"; do [[ "$job" == "$name "* ]] && { echo waiting; return; }; done
+  if [ -f "$1/avg_model.pt" ]; then echo ready; else echo missing; fi
 }
 
 embed() {  # embed EXP DATA OUT: skipped when OUT/xvector.scp exists
