@@ -44,6 +44,30 @@ def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None, mod
     return exp
 
 
+def scored_trials(tmp_path, num_speakers):
+    """A vox1_O trial list of ``num_speakers`` enrolment speakers x 10 trials (every other one a
+    target) with its utt2spk: ``(trials_dir, utt2spk, lines, labels)``."""
+    import numpy as np
+
+    trials_dir = tmp_path / "trials"
+    trials_dir.mkdir()
+    lines = [f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}"
+             for spk in range(num_speakers) for k in range(10)]
+    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
+    utt2spk = tmp_path / "utt2spk"
+    utt2spk.write_text("".join(f"s{spk}-e{k} s{spk}\n" for spk in range(num_speakers) for k in range(10)))
+    return trials_dir, utt2spk, lines, np.array([1 if line.endswith(" target") else 0 for line in lines])
+
+
+def exp_with_scores(tmp_path, name, lines, labels, noise, rng, model_conf=None):
+    """make_exp plus a vox1_O cosine score file: the label plus Gaussian noise of std ``noise``."""
+    exp = make_exp(tmp_path, name, 10.0, 12.0, model_conf=model_conf)
+    scores = labels + rng.normal(0, noise, labels.size)
+    (exp / "scores" / "vox1_O.cosine").write_text(
+        "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
+    return exp
+
+
 def test_reproduced_direction_and_relative_changes(tmp_path, table_module):
     exps = [make_exp(tmp_path, "tiny_conventional_s1", 10.0, 12.0), make_exp(tmp_path, "tiny_conventional_s2", 12.0, 14.0),
             make_exp(tmp_path, "tiny_s1", 9.0, 11.0), make_exp(tmp_path, "tiny_s2", 9.0, 11.0),
@@ -164,28 +188,12 @@ def test_intervals_from_score_files(tmp_path, table_module):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    trials_dir = tmp_path / "trials"
-    trials_dir.mkdir()
-    lines, utt2spk = [], []
-    for spk in range(20):
-        for k in range(10):
-            lines.append(f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}")
-        utt2spk += [f"s{spk}-e{k} s{spk}" for k in range(10)]
-    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
-    (tmp_path / "utt2spk").write_text("\n".join(sorted(utt2spk)) + "\n")
-    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
-
-    def exp_with_scores(name, noise):
-        exp = make_exp(tmp_path, name, 10.0, 12.0)
-        scores = labels + rng.normal(0, noise, labels.size)
-        (exp / "scores" / "vox1_O.cosine").write_text(
-            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
-        return exp
-
-    exps = [exp_with_scores("tiny_conventional_s1", 0.9), exp_with_scores("tiny_conventional_s2", 0.9),
-            exp_with_scores("tiny_s1", 0.35), exp_with_scores("tiny_s2", 0.35)]
+    trials_dir, utt2spk, lines, labels = scored_trials(tmp_path, 20)
+    exps = [exp_with_scores(tmp_path, name, lines, labels, noise, rng)
+            for name, noise in (("tiny_conventional_s1", 0.9), ("tiny_conventional_s2", 0.9), ("tiny_s1", 0.35),
+                                ("tiny_s2", 0.35))]
     groups = table_module.collect(exps)
-    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(utt2spk)],
                                                        num_bootstrap=200)
     change = changes[("tiny", "tiny_conventional")]["vox1_O"]
     assert change.high < 0 and "vox1_E" not in changes[("tiny", "tiny_conventional")]
@@ -208,29 +216,16 @@ def test_model_ablation_is_labelled_and_compared_with_both_tinies(tmp_path, tabl
     import numpy as np
 
     rng = np.random.default_rng(1)
-    trials_dir = tmp_path / "trials"
-    trials_dir.mkdir()
-    lines = [f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}" for spk in range(20) for k in range(10)]
-    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
-    (tmp_path / "utt2spk").write_text("".join(f"s{spk}-e{k} s{spk}\n" for spk in range(20) for k in range(10)))
-    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
+    trials_dir, utt2spk, lines, labels = scored_trials(tmp_path, 20)
     proposed = {"attention": "temporal", "ffn": "broadcast", "kv_group_size": 4}
-
-    def exp_with_scores(name, noise, model_conf):
-        exp = make_exp(tmp_path, name, 10.0, 12.0, model_conf=model_conf)
-        scores = labels + rng.normal(0, noise, labels.size)
-        (exp / "scores" / "vox1_O.cosine").write_text(
-            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
-        return exp
-
-    exps = [exp_with_scores(f"tiny_conventional_s{s}", 0.3, dict(proposed, attention="spectro_temporal",
-                                                                 ffn="depthwise")) for s in (1, 2)]
-    exps += [exp_with_scores(f"tiny_s{s}", 0.9, proposed) for s in (1, 2)]
-    exps += [exp_with_scores(f"tiny_ffn_depthwise_s{s}", 0.3, dict(proposed, ffn="depthwise")) for s in (1, 2)]
+    runs = [("tiny_conventional", 0.3, dict(proposed, attention="spectro_temporal", ffn="depthwise")),
+            ("tiny", 0.9, proposed), ("tiny_ffn_depthwise", 0.3, dict(proposed, ffn="depthwise"))]
+    exps = [exp_with_scores(tmp_path, f"{variant}_s{seed}", lines, labels, noise, rng, model_conf)
+            for variant, noise, model_conf in runs for seed in (1, 2)]
     groups = table_module.collect(exps)
     label = "(b') proposed Tiny ablation 'ffn_depthwise' (ffn=depthwise)"
     assert label in table_module.make_table(groups, {})
-    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(utt2spk)],
                                                        num_bootstrap=200)
     text = "\n".join(table_module.interval_section(groups, changes, intervals, 200))
     assert f"| {label} | 2 | " in text
@@ -252,23 +247,11 @@ def test_ecapa_target_meets_misses_and_draws(tmp_path, table_module):
     import numpy as np
 
     rng = np.random.default_rng(2)
-    trials_dir = tmp_path / "trials"
-    trials_dir.mkdir()
-    lines = [f"s{spk}-e{k} t{spk}-{k} {'target' if k % 2 == 0 else 'nontarget'}" for spk in range(30) for k in range(10)]
-    (trials_dir / "vox1_O").write_text("\n".join(lines) + "\n")
-    (tmp_path / "utt2spk").write_text("".join(f"s{spk}-e{k} s{spk}\n" for spk in range(30) for k in range(10)))
-    labels = np.array([1 if line.endswith(" target") else 0 for line in lines])
-
-    def exp_with_scores(name, noise):
-        exp = make_exp(tmp_path, name, 10.0, 12.0)
-        scores = labels + rng.normal(0, noise, labels.size)
-        (exp / "scores" / "vox1_O.cosine").write_text(
-            "".join(f"{line.rsplit(' ', 1)[0]} {score:.6f}\n" for line, score in zip(lines, scores)))
-        return exp
-
-    exps = [exp_with_scores("tiny_kd_s1", 0.3), exp_with_scores("tiny_kd_s2", 0.3), exp_with_scores("ecapa_c512_s1", 1.2)]
+    trials_dir, utt2spk, lines, labels = scored_trials(tmp_path, 30)
+    exps = [exp_with_scores(tmp_path, name, lines, labels, noise, rng)
+            for name, noise in (("tiny_kd_s1", 0.3), ("tiny_kd_s2", 0.3), ("ecapa_c512_s1", 1.2))]
     groups = table_module.collect(exps)
-    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(tmp_path / "utt2spk")],
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, [str(utt2spk)],
                                                        num_bootstrap=200)
     change = changes[("tiny_kd", "ecapa_c512")]["vox1_O"]
     assert change.high < 0  # far less noise than ECAPA: well within 1.2x
