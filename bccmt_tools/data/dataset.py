@@ -128,7 +128,8 @@ class FeatsCropDataset(_SpeakerDataset):
         if self.cmn:
             feats = mean_normalize(feats)  # over the whole utterance, as at test time
         crop = random_crop(feats, self.crop_frames, rng)
-        return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32)), self.table.labels[index]
+        # a copy: features read from a read-only file map would give a read-only tensor
+        return torch.from_numpy(np.array(crop, dtype=np.float32)), self.table.labels[index]
 
 
 def read_wav_list(data_dir):

@@ -732,7 +732,7 @@ def plot_intervals(groups, changes, intervals, path):
     right.set_ylim(len(comparisons) - 0.5, -0.5)
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
-    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
+    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
 
 
