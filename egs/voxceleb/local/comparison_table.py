@@ -252,6 +252,24 @@ def ablation_comparisons(groups):
     return [(new, old, what) for new, old, what in comparisons if old in groups]
 
 
+def all_comparisons(groups):
+    """``(new, old, what, paper, limit)`` of every comparison the table makes: the paper's claims
+    (``paper``: its relative change in %), the ablations, and the targets (``limit``: the largest
+    relative change that meets it); the other field is None.
+
+    >>> [c[:2] for c in all_comparisons({"tiny": [], "tiny_ffn_depthwise": []})]
+    [('tiny', 'tiny_conventional'), ('tiny_kd', 'tiny'), ('tiny_ffn_depthwise', 'tiny'), ('tiny_kd', 'ecapa_c512')]
+    """
+    return ([(new, old, what, paper, None) for new, old, paper, what in PAPER_CLAIMS]
+            + [(new, old, what, None, None) for new, old, what in ablation_comparisons(groups)]
+            + [(new, old, what, None, limit) for new, old, limit, _macs, what in TARGETS])
+
+
+def format_change(change):
+    """``+12.0% [-5.5%, +39.3%]``: a relative change with its interval; ``-`` for None."""
+    return "-" if change is None else f"{change.change:+.1%} [{change.low:+.1%}, {change.high:+.1%}]"
+
+
 def claim_sentences(groups):
     """One row per paper claim (ours on vox1_O and vox1_E vs the paper) and a plain sentence."""
     rows, sentences = [], []
@@ -337,10 +355,7 @@ def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed
             if runs:
                 intervals.setdefault(variant, {})[trials_name] = eer_interval(
                     runs, labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
-        pairs = [(new, old) for new, old, _paper, _what in PAPER_CLAIMS]
-        pairs += [(new, old) for new, old, _what in ablation_comparisons(groups)]
-        pairs += [(new, old) for new, old, _limit, _macs, _what in TARGETS]
-        for new, old in pairs:
+        for new, old, *_ in all_comparisons(groups):
             if scores.get(new) and scores.get(old):
                 changes.setdefault((new, old), {})[trials_name] = relative_eer_change(
                     scores[new], scores[old], labels, speakers, num_bootstrap=num_bootstrap, seed=seed)
@@ -387,7 +402,7 @@ def target_section(changes, cost):
     for new, old, limit, max_macs, what in rows:
         found = changes[(new, old)]
         ratio = macs_ratio(cost, new, old)
-        cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
+        cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
         verdicts = {t: target_verdict(c, limit) for t in TRIAL_LISTS if (c := found.get(t))}
         cost_met = ratio is not None and ratio < max_macs
         words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
@@ -427,8 +442,7 @@ def interval_section(groups, changes, intervals, num_bootstrap, cost=None):
             lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in TRIAL_LISTS)
                          + " | not measured" * len(TRIAL_LISTS) + " |")
             continue
-        cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-"
-                 for t in TRIAL_LISTS]
+        cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
         verdicts = {t: verdict(c, expected=paper / 100) for t in TRIAL_LISTS if (c := found.get(t))}
         words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
         lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells + words) + " |")
@@ -447,8 +461,7 @@ def interval_section(groups, changes, intervals, num_bootstrap, cost=None):
                   "|---|" + "---|" * (2 * len(TRIAL_LISTS))]
         for new, old, what in ablations:
             found = changes[(new, old)]
-            cells = [f"{c.change:+.1%} [{c.low:+.1%}, {c.high:+.1%}]" if (c := found.get(t)) else "-"
-                     for t in TRIAL_LISTS]
+            cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
             words = [verdict(c).split(":")[0] if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
             lines.append(f"| {what} | " + " | ".join(cells + words) + " |")
         lines.append("")
@@ -699,11 +712,7 @@ def plot_intervals(groups, changes, intervals, path):
         import matplotlib.pyplot as plt
     except ImportError:
         raise TableError("--figure needs matplotlib: pip install 'bccmt-tools[plot]'") from None
-    comparisons = [(new, old, what, paper) for new, old, paper, what in PAPER_CLAIMS]
-    comparisons += [(new, old, what, None) for new, old, what in ablation_comparisons(groups)]
-    comparisons += [(new, old, what, None) for new, old, _limit, _macs, what in TARGETS]
-    comparisons = [c for c in comparisons if changes.get(c[:2])]
-    limits = {(new, old): limit for new, old, limit, _macs, _what in TARGETS}
+    comparisons = [c for c in all_comparisons(groups) if changes.get(c[:2])]
     variants = [v for v in groups if v in intervals]
     if not variants:
         raise TableError("--figure: no model has score files for the intervals")
@@ -716,19 +725,19 @@ def plot_intervals(groups, changes, intervals, path):
     left.set_xlabel("EER % (cosine), 95% interval")
     left.grid(True, axis="x", color="0.9")
     left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
-    _draw_rows(right, [changes[(new, old)] for new, old, _what, _paper in comparisons], "change")
+    _draw_rows(right, [changes[(new, old)] for new, old, *_ in comparisons], "change")
     marked = set()
-    for row, (new, old, _what, paper) in enumerate(comparisons):
+    for row, (_new, _old, _what, paper, limit) in enumerate(comparisons):
         if paper is not None:
             right.plot(paper, row, "x", color="tab:red", markersize=10, mew=2,
                        label=None if "paper" in marked else "the paper")
             marked.add("paper")
-        if (new, old) in limits:
-            right.plot(100 * limits[(new, old)], row, "|", color="tab:green", markersize=16, mew=2,
+        if limit is not None:
+            right.plot(100 * limit, row, "|", color="tab:green", markersize=16, mew=2,
                        label=None if "target" in marked else "target (at most)")
             marked.add("target")
     right.axvline(0, color="0.4", linewidth=0.8)
-    right.set_yticks(range(len(comparisons)), [what for _, _, what, _ in comparisons], fontsize="small")
+    right.set_yticks(range(len(comparisons)), [what for _, _, what, *_ in comparisons], fontsize="small")
     right.set_ylim(len(comparisons) - 0.5, -0.5)
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
