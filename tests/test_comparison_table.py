@@ -268,3 +268,11 @@ def test_ecapa_target_meets_misses_and_draws(tmp_path, table_module):
     figure = tmp_path / "intervals.png"
     table_module.plot_intervals(groups, changes, intervals, figure)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_docstring_examples(table_module):
+    """The script lives outside the package, so `--doctest-modules` does not reach it."""
+    import doctest
+
+    result = doctest.testmod(table_module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
