@@ -16,6 +16,7 @@ Trial(enroll='a', test='c', label=0)
 from __future__ import annotations
 
 import sys
+import collections
 from collections import namedtuple
 
 from bccmt_tools.errors import BccmtError
@@ -157,12 +158,18 @@ def write_trials(path, trials, fmt):
         handle.writelines(lines)
 
 
-def make_trials(utt2spk, num_target, num_nontarget, seed=0):
+def _pairs(count):
+    return count * (count - 1) // 2
+
+
+def make_trials(utt2spk, num_target, num_nontarget, seed=0, utt2text=None):
     """Draw a labelled trial list from ``utt2spk`` (dict utt -> speaker), deterministically.
 
     Target trials pair two different utterances of one speaker (speakers drawn uniformly, so
     speakers with many utterances do not dominate); non-target trials pair utterances of two
-    different speakers. No pair is drawn twice (in either order). Trials come back sorted.
+    different speakers. No pair is drawn twice (in either order). Trials come back sorted. With
+    ``utt2text`` (dict utt -> transcript), no target trial pairs two readings of one text, so a
+    target trial cannot be won by matching the words.
 
     >>> utt2spk = {f"s{s}-u{u}": f"s{s}" for s in range(4) for u in range(3)}
     >>> trials = make_trials(utt2spk, 5, 5, seed=1)
@@ -170,18 +177,34 @@ def make_trials(utt2spk, num_target, num_nontarget, seed=0):
     (10, 5)
     >>> all((utt2spk[t.enroll] == utt2spk[t.test]) == (t.label == 1) for t in trials)
     True
+    >>> text = {utt: utt[-1] for utt in utt2spk}  # u0 and u1 differ, ...
+    >>> text["s0-u1"] = text["s0-u0"]              # ... but speaker s0 reads one text twice
+    >>> pairs = {(t.enroll, t.test) for t in make_trials(utt2spk, 11, 1, seed=1, utt2text=text)}
+    >>> ("s0-u0", "s0-u1") in pairs
+    False
     """
     import random
 
     spk2utts = {}
     for utt, spk in sorted(utt2spk.items()):
         spk2utts.setdefault(spk, []).append(utt)
-    multi = [spk for spk, utts in spk2utts.items() if len(utts) >= 2]
-    possible_targets = sum(len(u) * (len(u) - 1) // 2 for u in spk2utts.values())
+    if utt2text is not None:
+        missing = sorted(utt for utt in utt2spk if utt not in utt2text)
+        if missing:
+            raise BccmtError(f"utterance {missing[0]!r} has no text ({len(missing)} without one)")
+    same_text = (lambda a, b: utt2text[a] == utt2text[b]) if utt2text is not None else (lambda a, b: False)
+    pairs_of = {spk: _pairs(len(utts)) for spk, utts in spk2utts.items()}
+    same_speaker_pairs = sum(pairs_of.values())
+    if utt2text is not None:  # minus the pairs that read one text
+        for spk, utts in spk2utts.items():
+            pairs_of[spk] -= sum(_pairs(n) for n in collections.Counter(utt2text[u] for u in utts).values())
+    multi = [spk for spk, count in pairs_of.items() if count > 0]
+    possible_targets = sum(pairs_of.values())
     utts = sorted(utt2spk)
-    possible_nontargets = (len(utts) * (len(utts) - 1)) // 2 - possible_targets
+    possible_nontargets = _pairs(len(utts)) - same_speaker_pairs
     if num_target > possible_targets:
-        raise BccmtError(f"asked for {num_target} target trials; the speakers' utterances allow {possible_targets}")
+        raise BccmtError(f"asked for {num_target} target trials; the speakers' utterances allow {possible_targets}"
+                         + (" (with different texts)" if utt2text is not None else ""))
     if num_nontarget > possible_nontargets:
         raise BccmtError(f"asked for {num_nontarget} non-target trials; {len(spk2utts)} speaker(s) allow "
                          f"{possible_nontargets}")
@@ -198,7 +221,9 @@ def make_trials(utt2spk, num_target, num_nontarget, seed=0):
 
     count = 0
     while count < num_target:
-        count += add(*rng.sample(spk2utts[rng.choice(multi)], 2), 1)
+        first, second = rng.sample(spk2utts[rng.choice(multi)], 2)
+        if not same_text(first, second):
+            count += add(first, second, 1)
     count = 0
     while count < num_nontarget:
         first, second = rng.sample(utts, 2)

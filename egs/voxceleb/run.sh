@@ -9,9 +9,9 @@
 #
 # Stages (this list is also --help and each stage's banner):
 #   0  download the corpus archive (--download-url), check its SHA-256, extract it, use it as --data-root
-#   1  VoxCeleb data dirs (voxceleb1_test, voxceleb1_dev, voxceleb2_dev) and trial lists vox1_{O,E,H}
+#   1  VoxCeleb data dirs (voxceleb1_test, voxceleb1_dev, voxceleb2_dev) and trial lists vox1_{O,E,H} (+ speechocean762)
 #   2  MUSAN (noise, music, speech) and RIR lists
-#   3  augmented copies of the training set: reverberation, noise, music, babble
+#   3  augmented copies of the training set: reverberation, noise, music, babble (+ speed 0.9/1.1)
 #   4  fbank features; data/train = clean + augmented, filtered by length and utterances per speaker
 #   5  train the teacher (BC-CMT-Base)
 #   6  average the teacher's last checkpoints
@@ -42,6 +42,8 @@ voxceleb1_root=            # default: <data-root>/voxceleb1
 voxceleb2_root=            # default: <data-root>/voxceleb2
 musan_root=                # default: <data-root>/musan
 rir_root=                  # default: <data-root>/RIRS_NOISES
+speechocean762_root=       # speechocean762 folder: its training speakers join the training set, its test speakers give trials so762_test
+speed_perturb=false        # true: speed-perturbed copies (0.9, 1.1; new speakers) of the clean training set join data/train
 preset=full                # full|mini: defaults from conf/presets/<preset>.sh
 train_set=vox2             # vox2|vox1|vox1+vox2 (vox1 in training leaves only vox1_O fair)
 m4a_to_wav=                # true: convert VoxCeleb2 m4a to wav once; false: wav.scp lists the m4a files (preset default)
@@ -107,6 +109,7 @@ done
 [ "$nj" -ge 1 ] && [ "$aug_utts_per_kind" -ge 1 ] || die "--nj and --aug-utts-per-kind must be at least 1"
 [ "$m4a_to_wav" = true ] || [ "$m4a_to_wav" = false ] || die "--m4a-to-wav must be true or false"
 [ "$ffmpeg_pipes" = true ] || [ "$ffmpeg_pipes" = false ] || die "--ffmpeg-pipes must be true or false"
+[ "$speed_perturb" = true ] || [ "$speed_perturb" = false ] || die "--speed-perturb must be true or false"
 [[ "$train_ngpu" =~ ^[0-9]+$ ]] && [ "$train_ngpu" -ge 1 ] || die "--train-ngpu must be >= 1, got '$train_ngpu'"
 
 # Defaults named after the preset, and settings a preset may change that are not options.
@@ -140,8 +143,14 @@ case "$train_set" in
   vox1+vox2) train_parts="voxceleb1_dev voxceleb2_dev"; train_src=voxceleb12_dev ;;
   *) die "--train-set must be vox2, vox1 or vox1+vox2, got '$train_set'" ;;
 esac
+speechocean762_root=$(absolute "$speechocean762_root")
+if [ -n "$speechocean762_root" ]; then  # its training speakers join the training set
+  train_parts="$train_parts so762_train"; train_src=${train_src}_so762
+fi
 aug_kinds="reverb noise music babble"
-trial_lists="vox1_O vox1_E vox1_H"   # scored and reported when stage 1 made them
+speed_factors=""
+[ "$speed_perturb" = false ] || speed_factors="0.9 1.1"
+trial_lists="vox1_O vox1_E vox1_H so762_test"   # scored and reported when stage 1 made them
 train_opts_all=(--device "$train_device" --ngpu "$train_ngpu" --num-threads "$train_threads"
                 --train-opts "$train_opts" --cmd "$cuda_cmd")
 
@@ -192,7 +201,8 @@ if stage_on 1; then
   if [[ " $train_parts " == *" voxceleb2_dev "* ]]; then need_dir "$voxceleb2_root" --voxceleb2-root; fi
   local/prepare_data.sh --voxceleb1-root "$voxceleb1_root" --voxceleb2-root "$voxceleb2_root" \
     --train-parts "$train_parts" --train-src "$train_src" --m4a-to-wav "$m4a_to_wav" \
-    --ffmpeg-pipes "$ffmpeg_pipes" --wav-dir "$wav_dir" --nj "$nj" || stage_failed
+    --ffmpeg-pipes "$ffmpeg_pipes" --wav-dir "$wav_dir" --nj "$nj" \
+    --speechocean762-root "$speechocean762_root" || stage_failed
   fair_test_note
   stage_done
 fi
@@ -206,12 +216,13 @@ if stage_on 3; then
   need "data/$train_src/wav.scp" "run stage 1 first"
   local/augment.sh --train-src "$train_src" --kinds "$aug_kinds" --num-utts "$aug_utts_per_kind" \
     --seed "$seed" --augment-config "$augment_config" --wav-dir "$wav_dir" --nj "$nj" --cmd "$train_cmd" \
-    || stage_failed
+    --speed-factors "$speed_factors" || stage_failed
   stage_done
 fi
 
 if stage_on 4; then
-  local/make_features.sh --train-parts "$train_parts" --train-src "$train_src" --kinds "$aug_kinds" \
+  local/make_features.sh --train-parts "$train_parts" --train-src "$train_src" \
+    --kinds "$aug_kinds $(for f in $speed_factors; do echo "sp$f"; done)" \
     --fbank-config "$fbank_config" --min-frames "$min_frames" --min-utts-per-spk "$min_utts_per_spk" \
     --skip-bad "$skip_bad" --nj "$nj" --cmd "$train_cmd" || stage_failed
   fair_test_note

@@ -3,6 +3,8 @@
 # data/<src>_noise (data/musan_noise), data/<src>_music (data/musan_music) and data/<src>_babble
 # (data/musan_speech), --num-utts utterances each, in --nj jobs through --cmd (logs in
 # exp/augment/<name>/log), audio in <wav-dir>/aug. A kind whose source list is absent is skipped.
+# With --speed-factors "0.9 1.1": also data/<src>_sp<f>, every utterance at speed f (bccmt
+# speed-perturb-data-dir; new speakers sp<f>-<spk>), audio in <wav-dir>/speed.
 # Run from egs/voxceleb; each copy is skipped when its done marker (data/.done/) matches.
 #
 #   local/augment.sh --nj 4 --cmd "$train_cmd" --num-utts 400 --train-src voxceleb2_dev
@@ -16,6 +18,7 @@ augment_config=conf/augment.yaml  # augmentation ranges
 wav_dir=wav                   # the augmented arks go to <wav-dir>/aug
 nj=1                          # parallel jobs (at most --num-utts)
 cmd=utils/run.sh              # job runner ($train_cmd of cmd.sh)
+speed_factors=                # speed-perturbed copies of the whole set, e.g. "0.9 1.1" (empty: none)
 help_message="Usage: $0 [options]
 Augmented copies of data/<train-src> (run from egs/voxceleb)."
 
@@ -67,5 +70,21 @@ for kind in $kinds; do
   rm -rf "data/$name" && mv "data/.$name.tmp" "data/$name"
   bccmt validate-data-dir "data/$name"
   rm -rf "$shards"
+  mark_done "$name" "$settings"
+done
+
+for factor in $speed_factors; do
+  name=${train_src}_sp$factor
+  settings="src=$(file_digest "data/$train_src/wav.scp") factor=$factor"
+  if is_done "$name" "$settings" "data/$name/wav.scp"; then
+    echo "augment: data/$name is complete; skipped"
+    continue
+  fi
+  clear_done "$name"
+  echo "augment: speed $factor: data/$name (all $(wc -l < "data/$train_src/utt2spk") utterances; log in exp/augment/$name/log)"
+  $cmd "exp/augment/$name/log/speed.log" \
+    bccmt speed-perturb-data-dir --factor "$factor" "data/$train_src" "data/$name" "$wav_dir/speed" \
+    || die "speed perturbation ($factor) failed; see exp/augment/$name/log/speed.log"
+  bccmt validate-data-dir "data/$name"
   mark_done "$name" "$settings"
 done

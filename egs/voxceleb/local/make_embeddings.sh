@@ -3,7 +3,8 @@
 # data/voxceleb1_test, data/voxceleb1_dev when vox1_E / vox1_H exist or --calibration-set names it
 # (their union in EXP/embeddings/voxceleb1 for E and H), and the training set (all of it, or
 # --utts-per-spk utterances per speaker) with its speaker means (the AS-norm cohort) and global
-# mean (subtracted before cosine scoring). Run from egs/voxceleb.
+# mean (subtracted before cosine scoring); data/so762_test when data/trials/so762_test exists.
+# Run from egs/voxceleb.
 # Output: EXP/embeddings/<set>/xvector.scp, EXP/embeddings/train/{spk_xvector.scp,mean.vec,num_utts}.
 #
 #   local/make_embeddings.sh --nj 4 --cmd "$train_cmd" exp/teacher_base_mini exp/student_tiny_kd_mini
@@ -29,6 +30,7 @@ opts=(--nj "$nj" --cmd "$cmd" --device "$device")
 [ -n "$checkpoint" ] && opts+=(--checkpoint "$checkpoint")
 sets="voxceleb1_test"
 if [ -f data/trials/vox1_E ] || [ -f data/trials/vox1_H ]; then sets+=" voxceleb1_dev"; fi
+if [ -f data/trials/so762_test ]; then sets+=" so762_test"; fi  # speechocean762 (run.sh --speechocean762-root)
 if [ -n "$calibration_set" ] && [[ " $sets " != *" $calibration_set "* ]]; then sets+=" $calibration_set"; fi
 
 for exp_dir in "$@"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fbank features (utils/make_fbank.sh: fbank/*.ark, feats.scp and utt2num_frames in each data dir,
 # logs in exp/make_fbank/<set>) of the training parts, their augmented copies (those made) and
-# the test sets (data/voxceleb1_test, and data/voxceleb1_dev when vox1_E or vox1_H exist); then
+# the test sets (data/voxceleb1_test, data/voxceleb1_dev when vox1_E or vox1_H exist, and
+# data/so762_test and data/so762_val when speechocean762's trial lists exist); then
 # data/train = clean + augmented, without utterances shorter than --min-frames and then without
 # speakers left with fewer than --min-utts-per-spk utterances.
 # Run from egs/voxceleb; each set is skipped when its done marker (data/.done/) matches.
@@ -11,7 +12,7 @@ set -euo pipefail
 
 train_parts=voxceleb2_dev     # the clean data dirs of the training set
 train_src=voxceleb2_dev       # the data dir whose augmented copies (data/<train-src>_<kind>) join them
-kinds="reverb noise music babble"  # augmentation kinds looked for
+kinds="reverb noise music babble"  # augmentation kinds looked for (sp0.9, sp1.1: speed-perturbed copies)
 fbank_config=conf/fbank.yaml  # fbank options
 min_frames=200                # drop shorter utterances from data/train
 min_utts_per_spk=8            # then drop speakers with fewer utterances
@@ -37,6 +38,9 @@ test_sets="voxceleb1_test"
 if [ -f data/trials/vox1_E ] || [ -f data/trials/vox1_H ]; then
   test_sets+=" voxceleb1_dev"  # VoxCeleb1-E/H draw on the dev speakers too
 fi
+for name in so762_test so762_val; do  # speechocean762: test speakers, held-out training speakers
+  if [ -f "data/trials/$name" ]; then test_sets+=" $name"; fi
+done
 fbank_sets=$(echo $train_parts $aug_dirs $test_sets | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
 fbank_opts=(--nj "$nj" --cmd "$cmd" --fbank-config "$fbank_config" --skip-bad "$skip_bad")
 for name in $fbank_sets; do

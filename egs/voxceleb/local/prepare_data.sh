@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kaldi data dirs of VoxCeleb: data/voxceleb1_test, data/voxceleb1_dev (VoxCeleb1 minus the test
 # speakers) and the trial lists data/trials/vox1_{O,E,H} (those whose lists the corpus has), then
-# data/voxceleb2_dev when --train-parts names it, and data/<train-src> combining several parts.
+# data/voxceleb2_dev when --train-parts names it, data/so762_{train,val,test} and the trial lists
+# data/trials/so762_{test,val} with --speechocean762-root, and data/<train-src> combining several
+# parts.
 # Run from egs/voxceleb; each data dir is skipped when its done marker (data/.done/) matches.
 #
 #   local/prepare_data.sh --voxceleb1-root /corpora/voxceleb1 --voxceleb2-root /corpora/voxceleb2 \
@@ -16,6 +18,9 @@ m4a_to_wav=false          # true: convert VoxCeleb2 m4a to wav once (below --wav
 ffmpeg_pipes=false        # with --m4a-to-wav false: ffmpeg pipes in wav.scp instead of m4a paths
 wav_dir=wav               # converted VoxCeleb2 wavs go to <wav-dir>/voxceleb2_dev
 nj=1                      # parallel m4a conversion jobs
+speechocean762_root=      # speechocean762 folder (WAVE/, train/, test/): sentence-level data dirs
+so762_val_speakers=12     # its training speakers held out for validation (data/so762_val)
+so762_test_trials=10000   # target trials of data/trials/so762_test (as many non-target; seed 762)
 help_message="Usage: $0 [options]
 VoxCeleb data dirs and trial lists under data/ (run from egs/voxceleb)."
 
@@ -52,6 +57,30 @@ if [[ " $train_parts " == *" voxceleb2_dev "* ]]; then
     python local/make_voxceleb2.py "${opts[@]}" "$voxceleb2_root" data/voxceleb2_dev
     bccmt validate-data-dir data/voxceleb2_dev
     mark_done voxceleb2_dev "$settings"
+  fi
+fi
+
+if [ -n "$speechocean762_root" ]; then
+  [ -d "$speechocean762_root" ] || die "--speechocean762-root: no such folder: $speechocean762_root"
+  settings="root=$(cd "$speechocean762_root" && pwd) val=$so762_val_speakers trials=$so762_test_trials"
+  if is_done so762 "$settings" data/so762_test/wav.scp data/trials/so762_test; then
+    echo "prepare_data: data/so762_* and their trial lists are complete; skipped"
+  else
+    clear_done so762
+    python local/make_speechocean762.py --num-val-speakers "$so762_val_speakers" "$speechocean762_root" data
+    mkdir -p data/trials
+    # Test: the 125 test speakers, half target; no target pair reads one text twice.
+    bccmt make-trials --num-target "$so762_test_trials" --num-nontarget "$so762_test_trials" --seed 762 \
+      --text data/so762_test/text data/so762_test data/trials/so762_test
+    # Validation: training speakers held out of training (never test speakers).
+    if [ -f data/so762_val/utt2spk ]; then
+      bccmt make-trials --num-target 1500 --num-nontarget 1500 --seed 7 \
+        --text data/so762_val/text data/so762_val data/trials/so762_val
+    fi
+    for dir in data/so762_train data/so762_val data/so762_test; do
+      [ ! -d "$dir" ] || bccmt validate-data-dir "$dir"
+    done
+    mark_done so762 "$settings"
   fi
 fi
 

@@ -43,6 +43,7 @@ methods=$(bccmt score --list-methods)  # the registered back-ends, in order
 eval_embeddings() {  # eval_embeddings EMB TRIALS -> the embedding scp of the utterances of TRIALS
   case "$2" in
     vox1_O) echo "$1/voxceleb1_test/xvector.scp" ;;
+    so762_*) echo "$1/$2/xvector.scp" ;;  # speechocean762: its own data dir
     *) echo "$1/voxceleb1/xvector.scp" ;;  # E and H draw on VoxCeleb1 dev + test
   esac
 }
