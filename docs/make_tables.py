@@ -9,9 +9,10 @@ page; the text around it is ours. The tables come from:
 
 * ``model-conf-*``: the config dataclasses of the model registry (field, default, size presets),
   with the notes below (every field needs one, so a new option cannot go undocumented);
-* ``sizes``: parameters counted from every ``conf/models/*.yaml`` (cheap, always); MACs at 1 s and
-  10 s with ``bccmt_tools.models.cost.count_macs`` (slow: kept from the page unless ``--measure``,
-  or when a model's parameter count changed);
+* ``sizes``: parameters counted from every ``conf/models/*.yaml`` (cheap, always); MACs at 1, 2 and
+  10 s, and at 2 s without the attention matrix products, with
+  ``bccmt_tools.models.cost.count_macs_split`` (slow: kept from the page unless ``--measure``, or
+  when a model's parameter count changed);
 * ``kd-options``: the ``kd`` section of the training-config defaults;
 * ``kd-mapping``: the student-to-teacher block mapping of the losses, for the Tiny and Base presets.
 """
@@ -28,37 +29,43 @@ sys.path.insert(0, str(ROOT))
 MODEL_MD = ROOT / "docs" / "model.md"
 KD_MD = ROOT / "docs" / "distillation.md"
 
-# Status of each BccmtConfig field: FACT = stated by the papers (or the public building block
-# they name), CHOICE = our reconstruction. Then what it does and, for choices, why.
+# Status of each BccmtConfig field: FACT = stated in the two public abstracts (TASLP 2024,
+# Interspeech 2022); DEFAULT (CMT) / DEFAULT (BC-ResNet) = the documented default of a public
+# building block the abstracts name, not stated about BC-CMT; CHOICE = our reconstruction. Then
+# what it does and, for choices, why.
 BCCMT_NOTES = {
     "size": ("FACT: three sizes; CHOICE: their widths",
              "`tiny`, `small` or `base`: fills every field left unset (`null`) from the size presets below."),
-    "attention": ("FACT",
+    "attention": ("FACT: 1D vs 2D; CHOICE: the variant",
                   "`temporal`: self-attention over time only, on the frequency mean (proposed, TASLP 2024); "
-                  "`spectro_temporal`: self-attention over frequency x time tokens (conventional, Interspeech 2022)."),
-    "ffn": ("CHOICE",
+                  "`spectro_temporal`: self-attention over frequency x time tokens (conventional, Interspeech 2022); "
+                  "`temporal_freq_resolved`: our variant of the proposed one, the same T x T' map from "
+                  "frequency-mean queries and keys, but values and output projection per frequency bin."),
+    "ffn": ("CHOICE (evidence: IS22)",
             "`broadcast`: BC-IRFFN (frequency-depthwise 3x1 + SubSpectralNorm, temporal path on the frequency mean); "
-            "`depthwise`: CMT's IRFFN with a depthwise 3x3. Unset: `broadcast` for the proposed model, "
-            "`depthwise` for the conventional one."),
+            "`depthwise`: CMT's IRFFN with a depthwise 3x3. `broadcast` for both models: the Interspeech 2022 "
+            "abstract applies broadcasted residual learning to the CMT building blocks."),
     "n_mels": ("CHOICE", "Fbank bins of the input (80, the usual VoxCeleb setting)."),
     "stem_channels": ("CHOICE", "Width c_s of the stem (conv 3x3 with frequency stride 2, then BRL blocks)."),
     "stem_blocks": ("CHOICE", "BC-ResNet broadcasted-residual blocks in the stem."),
     "channels": ("CHOICE", "Widths C1-C4 of the four stages."),
     "depths": ("CHOICE", "BC-CMT blocks per stage, d1-d4."),
-    "heads": ("FACT (CMT)", "Attention heads per stage, CMT's [1, 2, 4, 8]; the same for every size, so "
-                            "Tiny and Base maps pair head by head."),
-    "kv_ratios": ("FACT (CMT)", "Key/value reduction k per stage, CMT's [8, 4, 2, 1]; here applied to time."),
+    "heads": ("DEFAULT (CMT)", "Attention heads per stage, CMT's [1, 2, 4, 8] (no public source gives BC-CMT's); "
+                               "the same for every size, so Tiny and Base maps pair head by head."),
+    "kv_ratios": ("DEFAULT (CMT)", "Key/value reduction k per stage, CMT's [8, 4, 2, 1] (no public source gives "
+                                   "BC-CMT's); here applied to time."),
     "freq_strides": ("CHOICE", "Frequency stride of each stage's patch embedding (80 bins: 40 after the stem, "
                                "then 20, 10, 5, 5)."),
     "time_strides": ("CHOICE", "Time stride of each stage's patch embedding (T, T, T/2, T/4, T/4 frames)."),
     "ffn_ratio": ("CHOICE", "Expansion R of the feed-forward block; Tiny uses 1.75 to meet the paper's "
                             "parameter count."),
     "kv_group_size": ("FACT: fewer groups; CHOICE: 4",
-                      "Channels per group of the temporal K/V reduction convolution (proposed model only)."),
+                      "Channels per group of the temporal K/V reduction convolution (`temporal` and "
+                      "`temporal_freq_resolved`; 1 = depthwise, as in CMT)."),
     "bias_clip": ("CHOICE", "Relative-position offsets beyond +-clip share the edge entry of the learned bias "
                             "table, so any length works."),
-    "subbands": ("FACT (BC-ResNet)", "Sub-bands of SubSpectralNorm (5 keeps 40/20/10/5 bins divisible)."),
-    "dropout": ("FACT (BC-ResNet)", "Channel dropout on the broadcast (1D) paths."),
+    "subbands": ("DEFAULT (BC-ResNet)", "Sub-bands of SubSpectralNorm (5 keeps 40/20/10/5 bins divisible)."),
+    "dropout": ("DEFAULT (BC-ResNet)", "Channel dropout on the broadcast (1D) paths."),
     "attention_dropout": ("CHOICE", "Dropout on the attention weights (after the map used for KD)."),
     "pooling": ("FACT: FSD-ASP; CHOICE: its internals",
                 "`fsd_asp`: frequency attention, then attentive statistics over time; "
@@ -110,6 +117,7 @@ KD_NOTES = {
 SIZE_CONFIGS = [
     ("bccmt_tiny", "BC-CMT Tiny, proposed"),
     ("bccmt_tiny_conventional", "BC-CMT Tiny, conventional"),
+    ("bccmt_tiny_freq_resolved", "BC-CMT Tiny, frequency-resolved 1D attention (ours)"),
     ("bccmt_small", "BC-CMT Small, proposed"),
     ("bccmt_small_conventional", "BC-CMT Small, conventional"),
     ("bccmt_base", "BC-CMT Base, proposed"),
@@ -217,38 +225,42 @@ def parameters_of(config_name):
     return count_parameters(build_model(read_yaml_mapping(path, what="model config"), str(path)))
 
 
-def _macs_of(config_name):
+def _mmacs_of(config_name):
+    """MMACs at 1 s, 2 s, 2 s without the attention matrix products, and 10 s."""
     import torch
 
     from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    from bccmt_tools.models.cost import count_macs
+    from bccmt_tools.models.cost import count_macs_split
 
     torch.set_num_threads(1)
     path = ROOT / "conf" / "models" / f"{config_name}.yaml"
     model = build_model(read_yaml_mapping(path, what="model config"), str(path))
-    return count_macs(model, 1.0), count_macs(model, 10.0)
+    one, two, ten = (count_macs_split(model, seconds) for seconds in (1.0, 2.0, 10.0))
+    return (one["macs"] / 1e6, two["macs"] / 1e6, (two["macs"] - two["attention_matmul_macs"]) / 1e6,
+            ten["macs"] / 1e6)
 
 
-SIZE_ROW = re.compile(r"^\| \[`conf/models/(\w+)\.yaml`\]\S* \| [^|]+ \| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|")
+SIZE_ROW = re.compile(r"^\| \[`conf/models/(\w+)\.yaml`\]\S* \| [^|]+ \| ([\d,]+)"
+                      r" \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|")
 
 
 def sizes_table(current_text, measure):
     old = {}
     for m in map(SIZE_ROW.match, current_text.splitlines()):
         if m:
-            old[m.group(1)] = (int(m.group(2).replace(",", "")), float(m.group(3)), float(m.group(4)))
-    lines = [_row(["config", "model", "parameters", "MMACs at 1 s", "MMACs at 10 s", "10 s / 1 s"]),
-             "|---|---|---:|---:|---:|---:|"]
+            old[m.group(1)] = (int(m.group(2).replace(",", "")), tuple(float(m.group(i)) for i in range(3, 7)))
+    lines = [_row(["config", "model", "parameters", "MMACs at 1 s", "MMACs at 2 s",
+                   "MMACs at 2 s without attention products", "MMACs at 10 s", "10 s / 1 s"]),
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, title in SIZE_CONFIGS:
         params = parameters_of(name)
         if measure or name not in old or old[name][0] != params:
-            macs_1, macs_10 = _macs_of(name)
-            mmacs_1, mmacs_10 = macs_1 / 1e6, macs_10 / 1e6
+            mmacs = _mmacs_of(name)
         else:
-            mmacs_1, mmacs_10 = old[name][1], old[name][2]
+            mmacs = old[name][1]
         lines.append(_row([f"[`conf/models/{name}.yaml`](../conf/models/{name}.yaml)", title, f"{params:,}",
-                           f"{mmacs_1:.1f}", f"{mmacs_10:.1f}", f"{mmacs_10 / mmacs_1:.1f}x"]))
+                           *(f"{value:.1f}" for value in mmacs), f"{mmacs[3] / mmacs[0]:.1f}x"]))
     return "\n".join(lines)
 
 

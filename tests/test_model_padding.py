@@ -10,6 +10,7 @@ torch.set_num_threads(1)
 CONFIGS = {
     "bccmt_tiny": {"model": "bccmt", "model_conf": {"size": "tiny"}},
     "bccmt_tiny_conventional": {"model": "bccmt", "model_conf": {"size": "tiny", "attention": "spectro_temporal"}},
+    "bccmt_tiny_freq_resolved": {"model": "bccmt", "model_conf": {"size": "tiny", "attention": "temporal_freq_resolved"}},
     "bccmt_tiny_flat_asp": {"model": "bccmt", "model_conf": {"size": "tiny", "pooling": "asp"}},
     "ecapa_tdnn": {"model": "ecapa_tdnn", "model_conf": {"channels": 64, "mfa_channels": 96}},
     "resnet": {"model": "resnet", "model_conf": {"base_channels": 8}},

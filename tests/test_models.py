@@ -10,7 +10,7 @@ import yaml
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.models import MODEL_REGISTRY, build_model, resolved_model_conf
 from bccmt_tools.models.attention import relative_offsets
-from bccmt_tools.models.cost import count_macs, count_parameters
+from bccmt_tools.models.cost import count_macs, count_macs_split, count_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "models"
 torch.set_num_threads(1)
@@ -44,7 +44,7 @@ def test_parameter_counts_match_targets(name, target, tolerance):
 
 
 @pytest.mark.parametrize("name", ["bccmt_tiny", "bccmt_small", "bccmt_base", "bccmt_tiny_conventional",
-                                  "bccmt_small_conventional", "bccmt_base_conventional", "ecapa_tdnn_c512",
+                                  "bccmt_tiny_freq_resolved", "bccmt_small_conventional", "bccmt_base_conventional", "ecapa_tdnn_c512",
                                   "resnet34"])
 def test_embedding_shape_at_several_lengths(name):
     model = load(name)
@@ -70,6 +70,33 @@ def test_proposed_tiny_needs_far_fewer_macs_than_conventional(tiny):
     # proposed grows about linearly, the conventional about quadratically
     assert count_macs(tiny, 4.0) / proposed_1s < 4.6
     assert count_macs(conventional, 4.0) / conventional_1s > 6.0
+
+
+def test_attention_products_are_counted_apart(tiny):
+    conventional = load("bccmt_tiny_conventional")
+    proposed, conv = count_macs_split(tiny, 2.0), count_macs_split(conventional, 2.0)
+    assert 0 < proposed["attention_matmul_macs"] < 0.1 * proposed["macs"]  # 1D maps are small
+    assert conv["attention_matmul_macs"] > 0.3 * conv["macs"]  # 2D maps dominate
+    assert proposed["macs"] == count_macs(tiny, 2.0)
+    ecapa = count_macs_split(load("ecapa_tdnn_c512"), 1.0)
+    assert ecapa["attention_matmul_macs"] == 0  # no self-attention: nothing to leave out
+
+
+def test_frequency_resolved_variant_keeps_the_proposed_maps_but_not_one_output_per_frame(tiny):
+    variant = load("bccmt_tiny_freq_resolved")
+    feats, lengths = torch.randn(2, 60, 80), torch.tensor([60, 41])
+    with torch.no_grad():
+        _, maps = variant.forward_with_attention(feats, lengths)
+        _, proposed_maps = tiny.forward_with_attention(feats, lengths)
+    assert [[m.shape for m in stage] for stage in maps] == [[m.shape for m in stage] for stage in proposed_maps]
+    attention = variant.stages[0].blocks[0].attention
+    x = torch.randn(1, 16, 20, 30)
+    with torch.no_grad():
+        out, _ = attention.eval()(x, torch.ones(1, 30))
+        z = attention.frequency(attention.norm(x))
+    # the proposed block adds the same output o to every bin; this one adds a different one per bin
+    per_bin = out - x - z
+    assert (per_bin - per_bin.mean(dim=2, keepdim=True)).abs().max() > 1e-3
 
 
 def test_tiny_and_base_maps_match_per_aligned_block(tiny, base):

@@ -33,7 +33,7 @@ def _load(config_path, exp_dir):
 def format_table(name, report):
     lines = [f"{name}: {report['parameters']:,} parameters (without classifier); {report['threads']} thread(s), "
              f"device {report['device']}, batch 1"]
-    header = f"{'seconds':>8} {'frames':>7} {'MMACs':>10}"
+    header = f"{'seconds':>8} {'frames':>7} {'MMACs':>10} {'w/o attn matmuls':>16}"
     has_eager = any("latency" in row for row in report["lengths"])
     has_onnx = any("onnx_latency" in row for row in report["lengths"])
     if has_eager:
@@ -42,7 +42,8 @@ def format_table(name, report):
         header += f" {'onnxruntime ms (p10-p90)':>26}"
     lines.append(header)
     for row in report["lengths"]:
-        line = f"{row['seconds']:>8g} {row['frames']:>7d} {row['macs'] / 1e6:>10.1f}"
+        without = (row["macs"] - row.get("attention_matmul_macs", 0)) / 1e6
+        line = f"{row['seconds']:>8g} {row['frames']:>7d} {row['macs'] / 1e6:>10.1f} {without:>16.1f}"
         for key in ("latency", "onnx_latency"):
             if key in row:
                 lat = row[key]

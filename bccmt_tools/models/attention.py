@@ -3,6 +3,9 @@
 - ``TemporalBroadcastAttention`` (BC-LMHSA-1D, proposed): attention over time only, on the
   frequency mean of a broadcasted-residual 2D path; maps [B, h, T, ceil(T/k)] do not depend on the
   number of frequency bins or channels.
+- ``FrequencyResolvedTemporalAttention`` (our variant of the proposed one): the same
+  frequency-independent map from frequency-mean queries and keys, but values and the output
+  projection per frequency bin, so each bin gets its own attended output.
 - ``SpectroTemporalAttention`` (conventional, IS22): attention over F x T tokens; maps
   [B, h, F*T, ceil(F/k)*ceil(T/k)].
 
@@ -93,6 +96,60 @@ class TemporalBroadcastAttention(nn.Module):
         out = torch.matmul(self.dropout(weights), v.transpose(-2, -1))
         o = self.output(out.transpose(-2, -1).reshape(b, c, t))
         return x + z + o.unsqueeze(2), weights
+
+
+class FrequencyResolvedTemporalAttention(nn.Module):
+    """1D temporal attention with values per frequency bin: returns ``(x + z + o, map)``.
+
+    n = BN(x); z = SSN(freq-DW 3x1 (n)); s = mean_F(z); Q = 1x1(s); K = 1x1(BN1d(group conv
+    kernel=stride=k (s))) as in ``TemporalBroadcastAttention``, so the map [B, h, T, ceil(T/k)] is
+    the same kind of object (frequency- and channel-independent, distillable). Values keep the
+    frequency axis: V = 1x1(BN2d(group conv kernel=stride=(1, k) (z))) [B, C, F, ceil(T/k)]; each
+    bin f is attended with the shared map, o = 1x1(A V_f), a C x F x T output instead of a C x T one
+    broadcast over F.
+    """
+
+    def __init__(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int,
+                 clip: int, attention_dropout: float = 0.0):
+        super().__init__()
+        if channels % heads or channels % group_size:
+            raise ValueError(f"channels {channels} must be divisible by heads {heads} and kv group size {group_size}")
+        self.heads = heads
+        self.ratio = ratio
+        self.norm = nn.BatchNorm2d(channels)
+        self.frequency = FrequencyDepthwise(channels, subbands)
+        self.query = nn.Conv1d(channels, channels, 1)
+        self.reduce = nn.Conv1d(channels, channels, ratio, stride=ratio, groups=channels // group_size, bias=False)
+        self.reduce_norm = nn.BatchNorm1d(channels)
+        self.key = nn.Conv1d(channels, channels, 1)
+        self.value_reduce = nn.Conv2d(channels, channels, (1, ratio), stride=(1, ratio),
+                                      groups=channels // group_size, bias=False)
+        self.value_norm = nn.BatchNorm2d(channels)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.output = nn.Conv2d(channels, channels, 1)
+        self.bias = RelativePositionBias(heads, ratio, clip)
+        self.dropout = nn.Dropout(attention_dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        z = self.frequency(self.norm(x))
+        s = z.mean(dim=2)
+        b, c, f, t = z.shape
+        d = c // self.heads
+        q = self.query(s).reshape(b, self.heads, d, t).transpose(-2, -1)
+        reduced = self.reduce_norm(self.reduce(right_pad_time(mask_frames(s, mask), self.ratio)))
+        tk = reduced.shape[-1]
+        k = self.key(reduced).reshape(b, self.heads, d, tk)
+        weights = attention_map(q, k, self.bias(t, tk), subsample_mask(mask, self.ratio))
+        values = self.value(self.value_norm(self.value_reduce(right_pad_time(mask_frames(z, mask), self.ratio))))
+        # [B, h, d, F, Tk] -> [B, h, d*F, Tk]: one matmul attends every bin with the shared map
+        v = values.reshape(b, self.heads, d * f, tk)
+        out = torch.matmul(self.dropout(weights), v.transpose(-2, -1))  # [B, h, T, d*F]
+        o = self.output(out.transpose(-2, -1).reshape(b, c, f, t))
+        return x + z + o, weights
+
+
+#: The attentions whose maps are [B, h, T, ceil(T/k)] over time only (distillable across widths).
+TEMPORAL_ATTENTIONS = (TemporalBroadcastAttention, FrequencyResolvedTemporalAttention)
 
 
 class SpectroTemporalAttention(nn.Module):

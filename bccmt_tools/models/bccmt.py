@@ -1,7 +1,8 @@
 """BC-CMT speaker embedding extractor (Choi et al., TASLP 2024 and Interspeech 2022).
 
 ``attention: temporal`` is the proposed model (BC-LMHSA-1D + BC-IRFFN blocks); ``attention:
-spectro_temporal`` the conventional one (2D LMHSA + CMT's depthwise IRFFN). Every choice of
+spectro_temporal`` the conventional one (2D LMHSA); ``attention: temporal_freq_resolved`` our
+variant of the proposed one with values per frequency bin. Every choice of
 ``docs/model.md`` is a field of ``BccmtConfig``; ``size`` fills the fields left unset.
 
 >>> model = BCCMT(BccmtConfig(size="tiny"))
@@ -15,13 +16,14 @@ from typing import List, Optional, Tuple
 import torch  # noqa: F401  (the module docstring examples use it)
 from torch import Tensor, nn
 
-from bccmt_tools.models.attention import SpectroTemporalAttention, TemporalBroadcastAttention
+from bccmt_tools.models.attention import (FrequencyResolvedTemporalAttention, SpectroTemporalAttention,
+                                          TemporalBroadcastAttention)
 from bccmt_tools.models.base import EmbeddingModel, frame_mask, subsample_mask
 from bccmt_tools.models.blocks import LocalPerceptionUnit, PatchEmbedding, Stem
 from bccmt_tools.models.ffn import BroadcastFeedForward, DepthwiseFeedForward
 from bccmt_tools.models.pooling import AttentiveStatisticsPooling, FrequencyStatisticsAttentivePooling
 
-ATTENTION_KINDS = ("temporal", "spectro_temporal")
+ATTENTION_KINDS = ("temporal", "spectro_temporal", "temporal_freq_resolved")
 POOLING_KINDS = ("fsd_asp", "asp")
 
 # Widths, depths, FFN expansion and pooling bottleneck per size (docs/model.md, "Sizes").
@@ -42,8 +44,8 @@ class BccmtConfig:
     """Options of ``model: bccmt``; None means "take it from the size preset"."""
 
     size: str = "tiny"                       # tiny | small | base: fills the None fields below
-    attention: str = "temporal"              # temporal (proposed) | spectro_temporal (conventional)
-    ffn: Optional[str] = None                # broadcast | depthwise; default follows attention
+    attention: str = "temporal"              # temporal (proposed) | spectro_temporal (conventional) | temporal_freq_resolved
+    ffn: str = "broadcast"                   # broadcast (BC-IRFFN) | depthwise (CMT's IRFFN)
     n_mels: int = 80
     stem_channels: Optional[int] = None
     stem_blocks: int = 2                     # BRL blocks in the stem
@@ -77,8 +79,6 @@ class BccmtConfig:
         for key, value in SIZE_PRESETS[self.size].items():
             if values[key] is None:
                 values[key] = value
-        if values["ffn"] is None:
-            values["ffn"] = "broadcast" if self.attention == "temporal" else "depthwise"
         if values["ffn"] not in ("broadcast", "depthwise"):
             raise ValueError(f"ffn '{values['ffn']}' is not one of ['broadcast', 'depthwise']")
         config = BccmtConfig(**values)
@@ -100,9 +100,10 @@ class BccmtBlock(nn.Module):
     def __init__(self, config: BccmtConfig, channels: int, heads: int, ratio: int):
         super().__init__()
         self.local = LocalPerceptionUnit(channels)
-        if config.attention == "temporal":
-            self.attention = TemporalBroadcastAttention(channels, heads, ratio, config.subbands, config.kv_group_size,
-                                                        config.bias_clip, config.attention_dropout)
+        if config.attention in ("temporal", "temporal_freq_resolved"):
+            kind = TemporalBroadcastAttention if config.attention == "temporal" else FrequencyResolvedTemporalAttention
+            self.attention = kind(channels, heads, ratio, config.subbands, config.kv_group_size, config.bias_clip,
+                                  config.attention_dropout)
         else:
             self.attention = SpectroTemporalAttention(channels, heads, ratio, config.bias_clip,
                                                       config.attention_dropout)

@@ -1,8 +1,10 @@
 """Cost of an embedding model: parameters, multiply-accumulates and batch-1 latency.
 
 MACs are counted with ``torch.utils.flop_counter.FlopCounterMode``, which sees convolutions,
-linear layers and the attention matmuls (it reports FLOPs = 2 x MACs). Input lengths are the
-fbank frame counts of Kaldi features (25 ms window, 10 ms shift, 16 kHz, snip edges).
+linear layers and the attention matmuls (it reports FLOPs = 2 x MACs). The attention matrix
+products (Q K^T and A V, batched matmuls: the only ones in these models) are also reported on
+their own, since some counters (and some papers) leave them out. Input lengths are the fbank frame
+counts of Kaldi features (25 ms window, 10 ms shift, 16 kHz, snip edges).
 
 >>> frames_for_seconds(1.0)
 98
@@ -37,15 +39,27 @@ def example_input(model: nn.Module, num_frames: int, batch: int = 1, device="cpu
     return feats, torch.full((batch,), num_frames, dtype=torch.long, device=device)
 
 
-def count_macs(model: nn.Module, seconds: float) -> int:
-    """Multiply-accumulates of one forward pass at batch 1 for a ``seconds`` long signal."""
+#: Batched matrix products: in these models, the attention's Q K^T and A V (projections are convolutions).
+MATMUL_OPS = ("aten.bmm", "aten.baddbmm")
+
+
+def count_macs_split(model: nn.Module, seconds: float) -> Dict[str, int]:
+    """``{"macs": all, "attention_matmul_macs": the attention matrix products' share}`` of one forward
+    pass at batch 1 for a ``seconds`` long signal."""
     feats, lengths = example_input(model, frames_for_seconds(seconds))
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(feats, lengths)
     model.train(was_training)
-    return counter.get_total_flops() // 2
+    per_op = counter.get_flop_counts().get("Global", {})
+    matmul = sum(flops for op, flops in per_op.items() if str(op).split(".default")[0] in MATMUL_OPS)
+    return {"macs": counter.get_total_flops() // 2, "attention_matmul_macs": matmul // 2}
+
+
+def count_macs(model: nn.Module, seconds: float) -> int:
+    """Multiply-accumulates of one forward pass at batch 1 for a ``seconds`` long signal."""
+    return count_macs_split(model, seconds)["macs"]
 
 
 def time_calls(call: Callable[[], object], runs: int, warmup: int, synchronize: Callable[[], None]) -> Dict[str, float]:
@@ -97,10 +111,11 @@ def measure_onnx_latency(session, seconds: float, n_mels: int = 80, runs: int = 
 
 def profile_model(model: nn.Module, seconds: Sequence[float], device: str = "cpu", runs: int = 20,
                   warmup: int = 3, latency: bool = True) -> dict:
-    """Parameters, and per length: frames, MACs and (optionally) latency."""
+    """Parameters, and per length: frames, MACs (all, and the attention matrix products' share)
+    and (optionally) latency."""
     report = {"parameters": count_parameters(model), "lengths": []}
     for value in seconds:
-        row = {"seconds": value, "frames": frames_for_seconds(value), "macs": count_macs(model, value)}
+        row = {"seconds": value, "frames": frames_for_seconds(value), **count_macs_split(model, value)}
         if latency:
             row["latency"] = measure_latency(model.to(device), value, device, runs, warmup)
         report["lengths"].append(row)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bccmt_tools.models.attention import RelativePositionBias, SpectroTemporalAttention, TemporalBroadcastAttention
+from bccmt_tools.models.attention import TEMPORAL_ATTENTIONS, RelativePositionBias, SpectroTemporalAttention
 
 
 class ToeplitzRelativeBias(nn.Module):
@@ -85,7 +85,7 @@ def onnx_friendly(model: nn.Module) -> nn.Module:
         for name, child in list(module.named_children()):
             if isinstance(child, RelativePositionBias):
                 setattr(module, name, ToeplitzRelativeBias(child))
-        time_bias = getattr(module, "bias", None) if isinstance(module, TemporalBroadcastAttention) else (
+        time_bias = getattr(module, "bias", None) if isinstance(module, TEMPORAL_ATTENTIONS) else (
             getattr(module, "time_bias", None) if isinstance(module, SpectroTemporalAttention) else None)
         if isinstance(time_bias, ToeplitzRelativeBias):
             module.register_forward_pre_hook(_remember_mask(time_bias))

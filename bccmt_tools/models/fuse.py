@@ -18,7 +18,8 @@ from typing import Dict, List, Tuple, Type
 import torch
 from torch import nn
 
-from bccmt_tools.models.attention import SpectroTemporalAttention, TemporalBroadcastAttention
+from bccmt_tools.models.attention import (FrequencyResolvedTemporalAttention, SpectroTemporalAttention,
+                                          TemporalBroadcastAttention)
 from bccmt_tools.models.blocks import PatchEmbedding, Stem, TemporalBroadcast
 from bccmt_tools.models.resnet import BasicBlock, ResNet
 
@@ -28,6 +29,7 @@ NAMED_PAIRS: Dict[Type[nn.Module], List[Tuple[str, str]]] = {
     PatchEmbedding: [("conv", "norm")],
     TemporalBroadcast: [("conv", "norm")],
     TemporalBroadcastAttention: [("reduce", "reduce_norm")],
+    FrequencyResolvedTemporalAttention: [("reduce", "reduce_norm"), ("value_reduce", "value_norm")],
     SpectroTemporalAttention: [("reduce", "reduce_norm")],
     BasicBlock: [("conv1", "norm1"), ("conv2", "norm2")],
     ResNet: [("conv_in", "norm_in")],
