@@ -171,6 +171,44 @@ def test_no_pipes_refuses_commands_in_tables(tmp_path, make_wav, monkeypatch):
     assert result.exit_code == 0 and marker.exists(), result.output
 
 
+@pytest.mark.parametrize("suffix", [":26", "[0:2]", ":26[0:2]"])
+def test_no_pipes_refuses_piped_archives_with_an_offset_or_a_slice(tmp_path, monkeypatch, suffix):
+    """kaldiio opens 'cmd |:offset' and 'cmd |[slice]' through /bin/sh too (issue 23, case 1)."""
+    data = Path(make_feats_dir(tmp_path / "d", num_speakers=2, utts_per_speaker=2))
+    marker = tmp_path / "PWN"
+    first_key, first_value = (data / "feats.scp").read_text().splitlines()[0].split(" ", 1)
+    evil = f"touch {marker}; cat {data}/feats.ark |{suffix}"
+    lines = (data / "feats.scp").read_text().splitlines()
+    (data / "feats.scp").write_text("\n".join([f"{first_key} {evil}"] + lines[1:]) + "\n")
+    exp = make_exp(tmp_path / "exp")
+    out = tmp_path / "emb"
+    result = bccmt("extract-embeddings", "--no-pipes", "--exp", exp, f"scp:{data}/feats.scp",
+                   f"ark,scp:{out}.ark,{out}.scp")
+    assert result.exit_code == 1 and f"key {first_key!r}: refusing to run the command" in result.output, result.output
+    result = bccmt("validate-data-dir", "--no-pipes", data)
+    assert result.exit_code == 1 and "a shell command" in result.output, result.output
+    monkeypatch.setenv(NO_PIPES_ENV, "1")
+    from bccmt_tools.data.dataset import FeatsCropDataset
+    dataset = FeatsCropDataset(data, crop_frames=10)
+    with pytest.raises(BccmtError, match="refusing to run the command"):
+        dataset[(dataset.table.utts.index(first_key), 0)]
+    with pytest.raises(BccmtError, match="refusing to run the command"):
+        read_audio(evil, where="wav.scp: key 'u'")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("rspecifier", ["ark:touch {marker}; cat {ark} |", "scp:touch {marker}; cat {scp} |"])
+def test_no_pipes_refuses_a_command_as_the_rspecifier_itself(tmp_path, rspecifier):
+    data = Path(make_feats_dir(tmp_path / "d", num_speakers=2, utts_per_speaker=2))
+    marker = tmp_path / "PWN"
+    spec = rspecifier.format(marker=marker, ark=data / "feats.ark", scp=data / "feats.scp")
+    out = tmp_path / "emb"
+    exp = make_exp(tmp_path / "exp")
+    result = bccmt("extract-embeddings", "--no-pipes", "--exp", exp, spec, f"ark,scp:{out}.ark,{out}.scp")
+    assert result.exit_code == 1 and "refusing to run the command" in result.output, result.output
+    assert not marker.exists()
+
+
 def test_validate_data_dir_documents_and_reports_pipes(tmp_path, make_wav):
     data = tmp_path / "d"
     data.mkdir()

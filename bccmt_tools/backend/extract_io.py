@@ -149,10 +149,7 @@ def _refuse_audio_table(rspecifier):
 
 def _read_feats(rspecifier, on_error):
     """Feature matrices; with ``on_error``, an unreadable scp entry is reported and skipped."""
-    import kaldiio
-
-    from bccmt_tools.io.kaldi_table import parse_rspecifier, read_scp_lines, read_table
-    from bccmt_tools.io.pipes import check_pipe_allowed
+    from bccmt_tools.io.kaldi_table import load_value, parse_rspecifier, read_scp_lines, read_table
 
     kind, path, _ = parse_rspecifier(rspecifier)
     if kind != "scp" or on_error is None:
@@ -160,12 +157,8 @@ def _read_feats(rspecifier, on_error):
         return
     for key, value, _number in read_scp_lines(path):
         try:
-            check_pipe_allowed(value, f"{path}: key {key!r}")
-            feats = kaldiio.load_mat(value)
+            feats = load_value(value, f"{path}: key {key!r}")
         except BccmtError as error:
             on_error(key, error)
-            continue
-        except Exception as exc:  # kaldiio raises many types; name the key
-            on_error(key, BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {exc}"))
             continue
         yield key, feats

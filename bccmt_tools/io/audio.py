@@ -69,8 +69,8 @@ def read_audio(entry, sample_rate=16000, resample=False, where="", channel=None)
     entry = entry.strip()
     if not entry:
         raise BccmtError(f"{_prefix(where)}empty wav.scp entry")
+    check_pipe_allowed(entry, where)  # also 'cmd |:offset', which kaldiio would run
     if is_pipe(entry):
-        check_pipe_allowed(entry, where)
         samples, rate, source = _read_pipe(entry, where)
     elif os.path.isfile(entry):
         samples, rate, source = _read_file(entry, where)
@@ -146,13 +146,10 @@ def _read_pipe(entry, where):
 
 
 def _read_ark_reference(entry, where):
-    import kaldiio
+    from bccmt_tools.io.kaldi_table import load_value
 
     reference = entry[len("ark:"):] if entry.startswith("ark:") else entry
-    try:
-        value = kaldiio.load_mat(reference)
-    except Exception as exc:
-        raise BccmtError(f"{_prefix(where)}cannot read {reference}: {_one_line(exc)}") from None
+    value = load_value(reference, where or reference)
     if not (isinstance(value, tuple) and len(value) == 2):
         raise BccmtError(f"{_prefix(where)}{reference}: not a wav entry (a feature matrix or vector)")
     rate, data = value

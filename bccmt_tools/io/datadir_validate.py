@@ -164,7 +164,7 @@ def validate_data_dir(path, check_entries=True, refuse_pipes=None):
     Utterance ids not prefixed by their speaker id are warnings. With ``refuse_pipes`` (default:
     when ``BCCMT_NO_PIPES`` is set) every ``cmd |`` entry is an error: reading it runs the command.
     """
-    from bccmt_tools.io.pipes import is_pipe, pipes_allowed
+    from bccmt_tools.io.pipes import pipes_allowed, runs_command
 
     if refuse_pipes is None:
         refuse_pipes = not pipes_allowed()
@@ -207,7 +207,7 @@ def validate_data_dir(path, check_entries=True, refuse_pipes=None):
         for name in SCP_FILES:
             file_path = data.file(name)
             for key, value in tables.get(name, {}).items():
-                if is_pipe(value):
+                if runs_command(value):
                     report.error(file_path, "pipe", f"{file_path}: key {key!r}: a shell command ({value.strip()!r}) "
                                  "that reading it would run; refused (--no-pipes)")
     if check_entries:

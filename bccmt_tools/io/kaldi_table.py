@@ -29,7 +29,11 @@ def _is_stream(name):
 
 
 def parse_rspecifier(rspecifier):
-    """Return ``(kind, path, options)`` with kind ``"ark"`` or ``"scp"``; errors name the spec."""
+    """Return ``(kind, path, options)`` with kind ``"ark"`` or ``"scp"``; errors name the spec.
+
+    Every rspecifier a tool opens goes through here: a command (``ark:cmd |``, ``scp:cmd |``) is
+    refused when pipes are turned off (:func:`~bccmt_tools.io.pipes.check_pipe_allowed`).
+    """
     try:
         spec = parse_specifier(rspecifier)
     except ValueError as exc:
@@ -37,7 +41,23 @@ def parse_rspecifier(rspecifier):
     if spec["ark"] is not None and spec["scp"] is not None:
         raise BccmtError(f"bad rspecifier {rspecifier!r}: give ark or scp, not both")
     kind = "scp" if spec["scp"] is not None else "ark"
+    check_pipe_allowed(spec[kind], f"rspecifier {rspecifier!r}")
     return kind, spec[kind], spec
+
+
+def load_value(value, where, fd_dict=None):
+    """The matrix, vector or ``(rate, samples)`` wav entry a table value points at (``x.ark:12``,
+    ``x.ark:12[0:99]``, ``cmd |``), through kaldiio. Every table value a tool reads goes through
+    here: one that would run a command is refused when pipes are turned off (also ``cmd |:12``,
+    which kaldiio opens through /bin/sh too); a read error is a BccmtError naming ``where``."""
+    check_pipe_allowed(value, where)
+    try:
+        return kaldiio.load_mat(value, fd_dict=fd_dict)
+    except BccmtError:
+        raise
+    except Exception as exc:  # kaldiio raises many types for bad arks
+        reason = str(exc) or type(exc).__name__
+        raise BccmtError(f"{where}: cannot read {value!r}: {reason}") from None
 
 
 def read_scp_lines(path):
@@ -64,14 +84,7 @@ def read_table(rspecifier):
         fds = {}
         try:
             for key, value, _number in read_scp_lines(path):
-                check_pipe_allowed(value, f"{path}: key {key!r}")  # 'cmd |' values run through /bin/sh
-                try:
-                    yield key, kaldiio.load_mat(value, fd_dict=fds)
-                except BccmtError:
-                    raise
-                except Exception as exc:  # kaldiio raises many types; name the key
-                    reason = str(exc) or type(exc).__name__
-                    raise BccmtError(f"{path}: key {key!r}: cannot read {value!r}: {reason}") from None
+                yield key, load_value(value, f"{path}: key {key!r}", fd_dict=fds)
         finally:
             for fd in fds.values():
                 with contextlib.suppress(Exception):

@@ -8,6 +8,8 @@ it is inherited by DataLoader workers and recipe jobs.
 
 >>> is_pipe("sox a.wav -t wav - |"), is_pipe("/data/a.wav"), is_pipe("| gunzip -c feats.ark.gz")
 (True, False, True)
+>>> runs_command("gunzip -c f.ark.gz |:26"), runs_command("cmd |[0:10]"), runs_command("f.ark:26[0:10]")
+(True, True, False)
 >>> import os; os.environ[NO_PIPES_ENV] = "1"
 >>> check_pipe_allowed("rm -rf ~ |", "data/x/wav.scp: key 'u1'")
 Traceback (most recent call last):
@@ -29,6 +31,23 @@ def is_pipe(entry):
     return entry.endswith("|") or entry.startswith("|")
 
 
+def _archive_part(entry):
+    """The file part of a table value as kaldiio reads it: ``[...]`` slices, then ``:offset`` removed."""
+    name = entry.strip()
+    if "[" in name and name.endswith("]"):
+        name = name[:name.rindex("[")]
+    head, colon, offset = name.rpartition(":")
+    if colon and offset.strip().isdigit():
+        name = head
+    return name
+
+
+def runs_command(entry):
+    """True when reading ``entry`` would run a shell command: a pipe, or an archive reference
+    (``cmd |:offset``, ``cmd |[slice]``) whose archive is a pipe (kaldiio opens it through /bin/sh)."""
+    return is_pipe(entry) or is_pipe(_archive_part(entry))
+
+
 def pipes_allowed():
     """False when ``BCCMT_NO_PIPES`` is set to anything but ``""`` or ``0``."""
     return os.environ.get(NO_PIPES_ENV, "").strip() in ("", "0")
@@ -40,8 +59,9 @@ def refuse_pipes():
 
 
 def check_pipe_allowed(entry, where=""):
-    """Raise a one-line :class:`BccmtError` when ``entry`` is a pipe and pipes are turned off."""
-    if is_pipe(entry) and not pipes_allowed():
+    """Raise a one-line :class:`BccmtError` when reading ``entry`` (a table value or a file name of
+    an rspecifier) would run a command (:func:`runs_command`) and pipes are turned off."""
+    if runs_command(entry) and not pipes_allowed():
         prefix = f"{where}: " if where else ""
         raise BccmtError(f"{prefix}refusing to run the command {entry.strip()!r} (pipes are turned off by "
                          f"--no-pipes / {NO_PIPES_ENV}=1; list the audio file itself)")

@@ -119,13 +119,11 @@ def data_features(data_dir, fbank_config, cmn, keys=None, limit=None):
                                         config)
             result.append((key, feats))
     else:
-        import kaldiio
+        from bccmt_tools.io.kaldi_table import load_value
 
         for key, value in entries:
-            try:
-                result.append((key, np.asarray(kaldiio.load_mat(value), dtype=np.float32)))
-            except Exception as exc:  # kaldiio raises many types
-                raise BccmtError(f"{Path(data_dir) / 'feats.scp'}: key {key!r}: cannot read {value!r}: {exc}") from None
+            where = f"{Path(data_dir) / 'feats.scp'}: key {key!r}"
+            result.append((key, np.asarray(load_value(value, where), dtype=np.float32)))
     prepared = []
     for key, feats in result:
         if feats.ndim != 2 or feats.shape[0] == 0:
