@@ -40,3 +40,22 @@ def test_too_many_or_no_checkpoints_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(cli, ["--exp", str(tmp_path / "empty"), "--num", "1"])
     assert result.exit_code == 1 and "no epoch_*.pt checkpoints" in result.output
+
+
+def test_out_may_not_replace_a_checkpoint_or_the_config(tmp_path):
+    """Issue 23, case 3: --out onto a checkpoint broke --resume; onto config.yaml, the experiment."""
+    exp = tmp_path / "exp"
+    _write_checkpoints(exp, [1.0, 2.0, 3.0])
+    (exp / "config.yaml").write_text("model: bccmt\n")
+    before = {path: path.read_bytes() for path in [*exp.glob("checkpoints/*.pt"), exp / "config.yaml"]}
+    for out in (exp / "checkpoints" / "epoch_0003.pt", exp / "config.yaml", exp / "checkpoints" / "new.pt"):
+        result = CliRunner().invoke(cli, ["--exp", str(exp), "--num", "2", "--out", str(out)])
+        assert result.exit_code == 1 and "would replace it" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (exp / "checkpoints" / "new.pt").exists()
+    link = tmp_path / "link.pt"
+    link.symlink_to(exp / "checkpoints" / "epoch_0001.pt")
+    assert CliRunner().invoke(cli, ["--exp", str(exp), "--num", "2", "--out", str(link)]).exit_code == 1
+    result = CliRunner().invoke(cli, ["--exp", str(exp), "--num", "2", "--out", str(exp / "avg_model.pt")])
+    assert result.exit_code == 0, result.output

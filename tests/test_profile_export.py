@@ -95,6 +95,17 @@ def test_export_failing_parity_leaves_no_file(tmp_path):
     assert list(tmp_path.glob("*out.pt*")) == []
 
 
+@pytest.mark.parametrize("target", ["avg_model.pt", "config.yaml", "model.torchscript.pt"])
+def test_export_out_may_not_replace_the_experiments_files(tmp_path, target):
+    """Issue 23, case 2: --out EXP/avg_model.pt replaced the trained weights with the ONNX file."""
+    exp, _ = make_exp(tmp_path)
+    (exp / "model.torchscript.pt").write_bytes(b"an earlier export")
+    before = (exp / target).read_bytes()
+    result = CliRunner().invoke(_cli("export"), ["--exp", str(exp), "--format", "onnx", "--out", str(exp / target)])
+    assert result.exit_code == 1 and "would replace it" in result.output, result.output
+    assert (exp / target).read_bytes() == before
+
+
 def test_profile_json_and_onnx_timing(tmp_path):
     exp, _ = make_exp(tmp_path)
     assert CliRunner().invoke(_cli("export"), ["--exp", str(exp), "--format", "onnx"]).exit_code == 0

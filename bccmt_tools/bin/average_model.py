@@ -21,10 +21,11 @@ def cli(exp_dir, num, out_path):
       bccmt average-model --exp exp/teacher_base --num 3
     """
     from bccmt_tools.io.atomic import check_writable
-    from bccmt_tools.io.expdir import averaged_path
+    from bccmt_tools.io.expdir import averaged_path, refuse_overwriting
     from bccmt_tools.train.checkpoint import average_checkpoints, save_checkpoint
 
     out_path = out_path or averaged_path(exp_dir)
+    refuse_overwriting(out_path, exp_dir, averaged_path(exp_dir))
     check_writable(out_path, "averaged model")  # before loading the checkpoints
     result = average_checkpoints(exp_dir, num)
     save_checkpoint(result, out_path)

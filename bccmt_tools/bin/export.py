@@ -79,6 +79,8 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance, quantize, ca
     elif any((calibration_data, check_trials, check_data, keep_float, force)):
         raise BccmtError("--calibration-data, --check-trials, --check-data, --keep-float and --force go with "
                          "--quantize int8")
+    own_output = expdir.export_path(exp_dir, "int8" if quantize == "int8" else fmt)
+    expdir.refuse_overwriting(out_path or own_output, exp_dir, own_output)
     model, config = load_model_from_exp(exp_dir, checkpoint)
     metadata = deployment_metadata(config, model, where=str(expdir.config_path(exp_dir)))
     if quantize == "int8":

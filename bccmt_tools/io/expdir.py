@@ -102,6 +102,39 @@ def trained_outputs(exp_dir):
     return found + [exp_dir / name for name in TRAINED_OUTPUTS if (exp_dir / name).exists()]
 
 
+def _own_files(exp_dir):
+    """``{path: what it is}`` of the files an experiment's tools read or made."""
+    exp_dir = Path(exp_dir)
+    files = {config_path(exp_dir): "its config", train_log_path(exp_dir): "its training log",
+             averaged_path(exp_dir): "its averaged model"}
+    files.update({path: f"its checkpoint {path.name}" for _, path in list_epoch_checkpoints(exp_dir)})
+    files.update({export_path(exp_dir, fmt): f"its {fmt} export" for fmt in (*EXPORTS, "int8")})
+    return files
+
+
+def refuse_overwriting(out_path, exp_dir, own_output, option="--out"):
+    """A one-line error when ``out_path`` is one of ``exp_dir``'s files (its config, log, averaged
+    model, checkpoints or exports, or any path in its checkpoints/ folder) other than
+    ``own_output``, the file the tool makes there by default. Symbolic links count as their target.
+
+    >>> import tempfile; exp = Path(tempfile.mkdtemp()); _ = config_path(exp).write_text("model: x")
+    >>> refuse_overwriting(exp / "model.onnx", exp, exp / "model.onnx")  # its own output: fine
+    >>> refuse_overwriting(exp / "config.yaml", exp, exp / "model.onnx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: --out .../config.yaml: that is the experiment's config; ... (default: .../model.onnx)
+    """
+    out = Path(out_path).resolve()
+    if out == Path(own_output).resolve():
+        return
+    what = next((name for path, name in _own_files(exp_dir).items() if path.resolve() == out), None)
+    if what is None and checkpoint_dir(exp_dir).resolve() in out.parents:
+        what = "in its checkpoints/ folder"
+    if what is not None:
+        raise BccmtError(f"{option} {out_path}: that is the experiment's {what.removeprefix('its ')}; writing there "
+                         f"would replace it: give another path (default: {own_output})")
+
+
 def is_experiment(exp_dir):
     """True when ``exp_dir`` has a config.yaml, a checkpoints/ folder or trained outputs."""
     return config_path(exp_dir).is_file() or checkpoint_dir(exp_dir).is_dir() or bool(trained_outputs(exp_dir))
