@@ -82,6 +82,23 @@ def test_combine_tool(data_dir, tmp_path):
     assert result.exit_code == 1 and f"in both {data_dir} and {tmp_path / 'all'}" in result.output
 
 
+@pytest.mark.parametrize("tool", [["combine-data-dirs", "{out}", "{other}"],
+                                  ["subset-data-dir", "--per-spk", "1", "{other}", "{out}"],
+                                  ["filter-data-dir", "--min-utts-per-spk", "1", "{other}", "{out}"]])
+def test_writing_into_an_existing_data_dir_needs_overwrite(data_dir, tmp_path, tool):
+    """Issue 23, case 4: combine-data-dirs data/train data/extra replaced data/train's lists."""
+    other = DataDir.write(tmp_path / "extra", wav_scp={"spkZ-u0": "/z.wav"}, utt2spk={"spkZ-u0": "spkZ"},
+                          utt2num_frames={"spkZ-u0": 100})
+    args = [arg.format(out=data_dir, other=other.path) for arg in tool]
+    before = {path.name: path.read_bytes() for path in data_dir.iterdir()}
+    result = bccmt(*args)
+    assert result.exit_code == 1 and "already a data dir (9 utterances)" in result.output, result.output
+    assert {path.name: path.read_bytes() for path in data_dir.iterdir()} == before
+    result = bccmt(*args[:1], "--overwrite", *args[1:])
+    assert result.exit_code == 0, result.output
+    assert "spkZ-u0" in DataDir(data_dir).utt2spk
+
+
 def test_split_tool_by_utt_and_spk(data_dir):
     result = bccmt("split-data-dir", "--nj", 2, data_dir)
     assert result.exit_code == 0 and "wrote 2 parts" in result.output

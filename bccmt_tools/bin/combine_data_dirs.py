@@ -2,13 +2,14 @@
 
 import click
 
-from bccmt_tools.io.datadir_ops import combine_data_dirs
+from bccmt_tools.io.datadir_ops import combine_data_dirs, overwrite_option, refuse_existing_output
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@overwrite_option
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.argument("in_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-def cli(out_dir, in_dirs):
+def cli(overwrite, out_dir, in_dirs):
     """Combine the data dirs IN_DIRS into OUT_DIR.
 
     Files present in every input are combined; the others are left out (and named). An
@@ -20,6 +21,7 @@ def cli(out_dir, in_dirs):
     Example:
       bccmt combine-data-dirs data/train data/voxceleb2_dev data/voxceleb2_dev_aug
     """
+    refuse_existing_output(out_dir, overwrite)
     combined, left_out = combine_data_dirs(out_dir, list(in_dirs))
     for name, lacking in left_out.items():
         click.echo(f"{out_dir}: left out {name} (missing in {', '.join(lacking)})")

@@ -3,7 +3,7 @@
 import click
 
 from bccmt_tools.io.datadir import DataDir, read_id_list
-from bccmt_tools.io.datadir_ops import select_utterances, subset_data_dir
+from bccmt_tools.io.datadir_ops import overwrite_option, refuse_existing_output, select_utterances, subset_data_dir
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,9 +13,10 @@ from bccmt_tools.io.datadir_ops import select_utterances, subset_data_dir
 @click.option("--random", "random_count", type=click.IntRange(min=1), help="Keep N utterances drawn at random.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --random.")
 @click.option("--per-spk", type=click.IntRange(min=1), help="Keep the first N utterances of every speaker.")
+@overwrite_option
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
-def cli(utt_list, spk_list, first, random_count, seed, per_spk, in_dir, out_dir):
+def cli(utt_list, spk_list, first, random_count, seed, per_spk, overwrite, in_dir, out_dir):
     """Write the part of data dir IN_DIR chosen by exactly one option into OUT_DIR.
 
     Every per-utterance file is restricted to the chosen utterances; spk2utt is rewritten.
@@ -33,6 +34,7 @@ def cli(utt_list, spk_list, first, random_count, seed, per_spk, in_dir, out_dir)
         spk_list=read_id_list(spk_list) if spk_list else None,
         first=first, random=random_count, seed=seed, per_spk=per_spk,
     )
+    refuse_existing_output(out_dir, overwrite)
     subset, removed = subset_data_dir(data, out_dir, utts)
     if unknown:
         click.echo(f"{out_dir}: warning: {unknown} listed id(s) are not in {in_dir}")

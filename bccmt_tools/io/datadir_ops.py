@@ -104,6 +104,33 @@ def write_data_dir(out, utt_tables, spk_tables=None, fbank_record=None):
     return DataDir(out), removed
 
 
+def refuse_existing_output(out, overwrite=False):
+    """A one-line error when ``out`` is already a data dir with utterances (its lists would be
+    replaced) and ``overwrite`` is false; the error names the option that allows it.
+
+    >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "utt2spk").write_text("s1-a s1\\n")
+    >>> refuse_existing_output(out, overwrite=True)
+    >>> refuse_existing_output(out)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: ...: already a data dir (1 utterances): its lists would be replaced; give a new folder, or --overwrite to replace it
+    """
+    utt2spk = Path(out) / "utt2spk"
+    if overwrite or not utt2spk.is_file():
+        return
+    count = sum(1 for line in utt2spk.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    raise BccmtError(f"{out}: already a data dir ({count} utterances): its lists would be replaced; give a new "
+                     "folder, or --overwrite to replace it")
+
+
+def overwrite_option(command):
+    """The ``--overwrite`` click option of the tools that write a data dir (see :func:`refuse_existing_output`)."""
+    import click
+
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace OUT_DIR when it is already a data dir (otherwise an error).")(command)
+
+
 def _check_output_folder(src, out):
     if _same_folder(src, out):
         raise BccmtError(f"{out}: the output data dir must differ from the input {src}")
