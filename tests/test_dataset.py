@@ -161,3 +161,107 @@ def test_raw_mode_bad_audio_names_its_key(tmp_path, make_wav):
     dataset = RawCropDataset(train, crop_frames=20, fbank_config={})
     with pytest.raises(BccmtError, match=r"wav.scp: key 'a-2'"):
         dataset[(1, 0)]
+
+
+# ---- online speed perturbation (data.speed_perturb, raw mode) --------------------------------------
+
+SPEEDS = [0.9, 1.0, 1.1]
+
+
+def _speed_dir(tmp_path, make_wav):
+    """Speakers a (two utterances), b and c; every utterance shorter than a 50-frame crop."""
+    return _write_wav_dir(tmp_path / "train", [("a-1", 0.2, 200.0), ("a-2", 0.25, 300.0), ("b-1", 0.3, 400.0),
+                                               ("c-1", 0.2, 500.0)], make_wav,
+                          {"a-1": "a", "a-2": "a", "b-1": "b", "c-1": "c"})
+
+
+def test_speed_perturbation_labels_and_speaker_map(tmp_path, make_wav):
+    train = _speed_dir(tmp_path, make_wav)
+    dataset = RawCropDataset(train, crop_frames=50, fbank_config={}, dither=0.0, speed_perturb=SPEEDS)
+    assert dataset.num_speakers == 9 and len(dataset) == 4
+    assert dataset.spk2id == {"a": 0, "b": 1, "c": 2, "sp0.9-a": 3, "sp0.9-b": 4, "sp0.9-c": 5,
+                              "sp1.1-a": 6, "sp1.1-b": 7, "sp1.1-c": 8}
+    assert dataset.labels == [0, 0, 1, 2]  # the speakers' own ids (what the sampler balances)
+    assert dataset.speed_blocks == (1.0, 0.9, 1.1)
+    seen = set()
+    for seed in range(40):
+        for index in range(4):
+            block = dataset.speed_choice(seed)
+            samples, label = dataset.audio((index, seed))
+            assert label == dataset.labels[index] + block * 3  # factor 1.0 (block 0) keeps the label
+            seen.add(block)
+    assert seen == {0, 1, 2}
+    # Other orders: 1.0 is block 0 whatever its place, the others follow in the order given.
+    reordered = RawCropDataset(train, crop_frames=50, fbank_config={}, speed_perturb=[1.1, 0.9, 1.0])
+    assert reordered.speed_blocks == (1.0, 1.1, 0.9) and reordered.spk2id["sp1.1-c"] == 5
+    assert RawCropDataset(train, crop_frames=50, fbank_config={}).num_speakers == 3
+
+
+def test_speed_perturbation_is_seeded_and_keeps_lengths(tmp_path, make_wav):
+    from bccmt_tools.data.speed import speed_perturb
+    from bccmt_tools.io.audio import read_audio
+
+    train = _speed_dir(tmp_path, make_wav)
+    dataset = RawCropDataset(train, crop_frames=50, fbank_config={}, dither=1.0, speed_perturb=SPEEDS)
+    plain = RawCropDataset(train, crop_frames=50, fbank_config={}, dither=1.0)
+    again = RawCropDataset(train, crop_frames=50, fbank_config={}, dither=1.0, speed_perturb=SPEEDS)
+    seeds = {dataset.speed_choice(seed): seed for seed in range(40)}  # a seed for each factor
+    wav = read_audio(dataset.table.entries["b-1"])
+    for block, seed in sorted(seeds.items()):
+        feats, label = dataset[(2, seed)]
+        assert feats.shape == (50, 80) and torch.isfinite(feats).all() and label == 1 + 3 * block
+        assert torch.equal(again[(2, seed)][0], feats) and again[(2, seed)][1] == label  # per (index, seed)
+        samples, _ = dataset.audio((2, seed))
+        assert samples.size == dataset.crop_samples == 8240
+        # the whole utterance is perturbed, then cropped: here tiled, as it is shorter than the crop
+        perturbed = speed_perturb(wav, dataset.speed_blocks[block])
+        assert abs(perturbed.size - wav.size / dataset.speed_blocks[block]) < 1
+        assert np.array_equal(samples, np.resize(perturbed, samples.size))
+        if block == 0:  # factor 1.0: the item of a run without speed perturbation
+            assert torch.equal(plain[(2, seed)][0], feats) and plain[(2, seed)][1] == label
+        else:
+            assert not torch.equal(plain[(2, seed)][0], feats)
+    long = _write_wav_dir(tmp_path / "long", [("a-1", 1.0, 200.0), ("b-1", 1.2, 300.0)], make_wav,
+                          {"a-1": "a", "b-1": "b"})
+    crops = RawCropDataset(long, crop_frames=50, fbank_config={}, speed_perturb=SPEEDS)
+    for seed in range(6):
+        samples, label = crops.audio((1, seed))
+        assert samples.size == crops.crop_samples and label == 1 + 2 * crops.speed_choice(seed)
+        assert np.array_equal(crops.audio((1, seed))[0], samples)
+
+
+def test_speed_perturbation_speaker_map_on_resume_and_collisions(tmp_path, make_wav):
+    train = _speed_dir(tmp_path, make_wav)
+    first = RawCropDataset(train, crop_frames=20, fbank_config={}, speed_perturb=SPEEDS)
+    resumed = RawCropDataset(train, crop_frames=20, fbank_config={}, spk2id=first.spk2id, speed_perturb=SPEEDS)
+    assert resumed.spk2id == first.spk2id and resumed.num_speakers == 9 and resumed.block_labels == first.block_labels
+    with pytest.raises(BccmtError, match=r"utt2spk: speaker 'sp0.9-a' \(speed 0.9\) is not in the saved speaker map"):
+        RawCropDataset(train, crop_frames=20, fbank_config={}, spk2id={"a": 0, "b": 1, "c": 2}, speed_perturb=SPEEDS)
+    with pytest.raises(BccmtError, match="must contain 1.0"):
+        RawCropDataset(train, crop_frames=20, fbank_config={}, speed_perturb=[0.9, 1.1])
+    # An offline-perturbed speaker sp0.9-a beside a: online 0.9 would make it a second time.
+    both = _write_wav_dir(tmp_path / "both", [("a-1", 0.2, 200.0), ("sp0.9-a-1", 0.2, 200.0)], make_wav,
+                          {"a-1": "a", "sp0.9-a-1": "sp0.9-a"})
+    with pytest.raises(BccmtError, match=r"both/utt2spk: speaker 'sp0.9-a' is in the data already"):
+        RawCropDataset(both, crop_frames=20, fbank_config={}, speed_perturb=SPEEDS)
+    assert RawCropDataset(both, crop_frames=20, fbank_config={}, speed_perturb=[1.0, 1.1]).num_speakers == 4
+
+
+def test_speed_perturbation_config(tmp_path, make_wav):
+    from bccmt_tools.data.dataset import build_dataset
+    from bccmt_tools.train.config import resolve_config
+
+    train = _speed_dir(tmp_path, make_wav)
+    config = resolve_config({"model": "bccmt", "data": {"type": "raw", "crop_frames": 20,
+                                                        "speed_perturb": [0.9, 1, 1.1]}})
+    assert config["data"]["speed_perturb"] == [0.9, 1.0, 1.1]
+    dataset = build_dataset(config, train)
+    assert isinstance(dataset, RawCropDataset) and dataset.num_speakers == 9
+    assert resolve_config({"model": "bccmt"})["data"]["speed_perturb"] == []
+    for data, message in (({"speed_perturb": SPEEDS}, "needs data.type raw; .*run.sh --speed-perturb true"),
+                          ({"type": "raw", "speed_perturb": [0.9, 1.1]}, "must contain 1.0"),
+                          ({"type": "raw", "speed_perturb": [1.0, 1.0]}, "the factor 1 twice"),
+                          ({"type": "raw", "speed_perturb": [1.0, "fast"]}, "speed factor 'fast'"),
+                          ({"type": "raw", "speed_perturb": 1.1}, "expected a list")):
+        with pytest.raises(BccmtError, match=rf"^config: key 'data.speed_perturb': .*{message}"):
+            resolve_config({"model": "bccmt", "data": data})

@@ -148,3 +148,64 @@ def test_raw_mode_training_with_online_augmentation(tmp_path, make_wav):
     config = tiny_config(data={"type": "raw", "batch_size": 3, "augment": augment}, trainer={"epochs": 1})
     summaries = Trainer(config, str(train), tmp_path / "exp", show_progress=False).run()
     assert summaries[0]["samples"] == 6 and summaries[0]["aam"] > 0
+
+
+def test_raw_mode_training_with_online_speed_perturbation(tmp_path, make_wav):
+    from bccmt_tools.train.init_from import load_initial_weights
+
+    train = tmp_path / "train"
+    train.mkdir()
+    utt2spk = {f"s{s}-u{u}": f"s{s}" for s in range(2) for u in range(3)}
+    with open(train / "wav.scp", "w") as scp:
+        for index, utt in enumerate(sorted(utt2spk)):
+            wav = make_wav(f"train/{utt}.wav", seconds=0.4, freq=150.0 + 200 * (utt[1] == "1") + index)
+            scp.write(f"{utt} {wav}\n")
+    (train / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())))
+    speeds = {"type": "raw", "batch_size": 3, "speed_perturb": [0.9, 1.0, 1.1]}
+    config = tiny_config(data=speeds, trainer={"epochs": 1})
+    exp = tmp_path / "exp"
+    trainer = Trainer(config, str(train), exp, show_progress=False)
+    assert trainer.dataset.num_speakers == 6 and trainer.steps_per_epoch == 2
+    trainer.sampler.set_epoch(1)
+    assert len({trainer.dataset.speed_choice(seed) for _, seed in trainer.sampler}) > 1  # the epoch mixes speeds
+    summaries = trainer.run()
+    assert summaries[0]["samples"] == 6 and summaries[0]["aam"] > 0
+    state = torch.load(exp / "checkpoints" / "epoch_0001.pt", weights_only=False)
+    assert state["classifier"]["weight"].shape[0] == 6 == 3 * 2  # three times the speakers
+    assert state["spk2id"] == {"s0": 0, "s1": 1, "sp0.9-s0": 2, "sp0.9-s1": 3, "sp1.1-s0": 4, "sp1.1-s1": 5}
+    assert yaml.safe_load((exp / "config.yaml").read_text())["data"]["speed_perturb"] == [0.9, 1.0, 1.1]
+    assert "6 speakers, 6 utterances" in (exp / "log" / "train.log").read_text()
+
+    # Resume restores the 6-speaker classifier; --init-from reuses it only for the same speaker map.
+    resumed = Trainer(config, str(train), exp, resume=True, show_progress=False)
+    assert resumed.start_epoch == 2 and resumed.dataset.spk2id == state["spk2id"]
+    assert torch.equal(resumed.objective.classifier.weight, state["classifier"]["weight"])
+    again = Trainer(config, str(train), tmp_path / "fine_tune", show_progress=False)
+    assert load_initial_weights(again.objective, exp, again.dataset.spk2id).startswith(
+        "initialised the model and the classifier")
+    assert torch.equal(again.objective.classifier.weight, state["classifier"]["weight"])
+    plain = Trainer(tiny_config(data=dict(speeds, speed_perturb=[]), trainer={"epochs": 1}), str(train),
+                    tmp_path / "plain", show_progress=False)
+    assert plain.dataset.num_speakers == 2
+    assert "classifier is for other training speakers (6 vs 2)" in load_initial_weights(plain.objective, exp,
+                                                                                         plain.dataset.spk2id)
+    with pytest.raises(BccmtError, match=r"cannot resume: the config differs .* data.speed_perturb"):
+        Trainer(tiny_config(data=dict(speeds, speed_perturb=[]), trainer={"epochs": 1}), str(train), exp,
+                resume=True, show_progress=False)
+
+
+def test_checkpoint_from_before_data_speed_perturb_still_resumes(tmp_path):
+    data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = tiny_config(trainer={"epochs": 2})
+    Trainer(config, data, tmp_path / "exp", stop_after=1, show_progress=False).run()
+    path = tmp_path / "exp" / "checkpoints" / "epoch_0001.pt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["data"]["speed_perturb"]  # as written before the key existed
+    save_checkpoint(state, path)
+    # absent means the default ([]): another value is a change
+    speeds = dict(config, data=dict(config["data"], speed_perturb=[0.9, 1.0, 1.1]))
+    with pytest.raises(BccmtError, match=r"cannot resume: the config differs from the checkpoint's in "
+                                         r"data.speed_perturb \("):
+        Trainer(speeds, data, tmp_path / "exp", resume=True, show_progress=False)
+    summaries = Trainer(config, data, tmp_path / "exp", resume=True, show_progress=False).run()
+    assert len(summaries) == 1 and (tmp_path / "exp" / "checkpoints" / "epoch_0002.pt").is_file()

@@ -1,11 +1,12 @@
-"""Trial lists: the three formats, conversion, VoxCeleb path mapping, malformed input."""
+"""Trial lists: the three formats, conversion, VoxCeleb path mapping, malformed input, drawn lists (texts)."""
 
 import pytest
 from click.testing import CliRunner
 
 from bccmt_tools.bin.convert_trials import cli as convert_trials
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.trials import Trial, read_trials, read_trials_with_format, voxceleb_path_to_utt, write_trials
+from bccmt_tools.io.trials import (Trial, make_trials, read_trials, read_trials_with_format, voxceleb_path_to_utt,
+                                 write_trials)
 from tests.conftest import corpus_counts
 
 TRIALS = [Trial("id1-v1-00001", "id1-v2-00001", 1), Trial("id1-v1-00001", "id2-v9-00003", 0)]
@@ -135,3 +136,83 @@ def test_minivox_trial_list(minivox):
     assert len(trials) == counts["vox1_O"] and sum(t.label for t in trials) == counts["vox1_O_target"]
     assert 2 * counts["vox1_O_target"] == counts["vox1_O"]  # cleaned lists: half target
     assert all(t.enroll.split("-", 1)[0].startswith("id1") for t in trials)
+
+
+# ---- make_trials with transcripts (no target trial reads one text twice) -------------------------
+
+def _read_twice_corpus():
+    """Three speakers, four utterances each; s0 reads text A twice, s1 reads B three times."""
+    utt2spk = {f"s{s}-u{u}": f"s{s}" for s in range(3) for u in range(4)}
+    utt2text = {utt: f"TEXT {utt}" for utt in utt2spk}
+    utt2text["s0-u1"] = utt2text["s0-u0"] = "A"
+    utt2text["s1-u0"] = utt2text["s1-u2"] = utt2text["s1-u3"] = "B"
+    utt2text["s2-u0"] = "A"  # the same text by another speaker: a fine non-target pair
+    return utt2spk, utt2text
+
+
+def test_make_trials_with_texts_draws_no_same_text_target():
+    utt2spk, utt2text = _read_twice_corpus()
+    # different-text pairs: s0 6 - 1, s1 6 - 3, s2 6: 14 in all
+    for seed in range(5):
+        trials = make_trials(utt2spk, 14, 20, seed=seed, utt2text=utt2text)
+        targets = [t for t in trials if t.label == 1]
+        assert len(targets) == 14 and len(trials) == 34 and trials == sorted(trials)
+        assert all((utt2spk[t.enroll] == utt2spk[t.test]) == (t.label == 1) for t in trials)
+        assert not any(utt2text[t.enroll] == utt2text[t.test] for t in targets)
+        assert len({(t.enroll, t.test) for t in trials}) == 34
+    assert make_trials(utt2spk, 14, 20, seed=3, utt2text=utt2text) == make_trials(utt2spk, 14, 20, seed=3,
+                                                                                   utt2text=utt2text)
+    # Without texts the same-text pairs are drawn too: all 18 same-speaker pairs exist.
+    assert len(make_trials(utt2spk, 18, 1, seed=0)) == 19
+
+
+def test_make_trials_with_texts_refuses_more_targets_than_different_texts_allow():
+    utt2spk, utt2text = _read_twice_corpus()
+    with pytest.raises(BccmtError, match=r"^asked for 15 target trials; the speakers' utterances allow 14 "
+                                         r"\(with different texts\)$"):
+        make_trials(utt2spk, 15, 1, utt2text=utt2text)
+    make_trials(utt2spk, 15, 1)  # 18 without texts
+
+
+def test_make_trials_names_an_utterance_without_text():
+    utt2spk, utt2text = _read_twice_corpus()
+    del utt2text["s2-u3"]
+    with pytest.raises(BccmtError, match=r"^utterance 's2-u3' has no text \(1 without one\)$"):
+        make_trials(utt2spk, 1, 1, utt2text=utt2text)
+
+
+def _trials_data_dir(tmp_path, utt2spk, utt2text):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())))
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, t in sorted(utt2text.items())))
+    return data
+
+
+def test_make_trials_tool_with_text(tmp_path):
+    from bccmt_tools.cli import main
+
+    utt2spk, utt2text = _read_twice_corpus()
+    utt2text["s2-u1"], utt2text["s2-u2"] = "C  D", "C D"  # one text, spaced differently
+    data = _trials_data_dir(tmp_path, utt2spk, utt2text)
+    runner = CliRunner()
+    base = ["make-trials", "--num-nontarget", "5", "--text", str(data / "text"), str(data)]
+    result = runner.invoke(main, base + ["--num-target", "13", "--seed", "2", str(tmp_path / "trials")])
+    assert result.exit_code == 0, result.output
+    trials, fmt = read_trials_with_format(tmp_path / "trials")
+    assert fmt == "kaldi" and sum(t.label for t in trials) == 13 and len(trials) == 18
+    texts = {u: " ".join(t.split()) for u, t in utt2text.items()}
+    assert not any(texts[t.enroll] == texts[t.test] for t in trials if t.label)
+
+    result = runner.invoke(main, base + ["--num-target", "14", str(tmp_path / "too_many")])
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        "Error: asked for 14 target trials; the speakers' utterances allow 13 (with different texts)"]
+    assert not (tmp_path / "too_many").exists()
+
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, t in sorted(utt2text.items()) if u != "s1-u1"))
+    result = runner.invoke(main, base + ["--num-target", "1", str(tmp_path / "no_text")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert lines[0].startswith(f"Error: {data / 'text'}: key 's1-u1': no text") and str(data / "utt2spk") in lines[0]
+    assert not (tmp_path / "no_text").exists()

@@ -2,6 +2,7 @@
 
 import click
 
+from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.datadir import DataDir
 from bccmt_tools.io.trials import FORMATS, make_trials, write_trials
 
@@ -36,6 +37,10 @@ def cli(num_target, num_nontarget, seed, fmt, text_path, data_dir, trials_out):
         from bccmt_tools.io.datadir import read_kv
 
         utt2text = {utt: " ".join(text.split()) for utt, text in read_kv(text_path).items()}
+        missing = sorted(utt for utt in utt2spk if utt not in utt2text)
+        if missing:
+            raise BccmtError(f"{text_path}: key {missing[0]!r}: no text (the utterance is in "
+                             f"{DataDir(data_dir).file('utt2spk')}; {len(missing)} without one)")
     trials = make_trials(utt2spk, num_target, num_nontarget, seed=seed, utt2text=utt2text)
     write_trials(trials_out, trials, fmt)
     if trials_out != "-":

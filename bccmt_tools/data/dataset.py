@@ -12,7 +12,6 @@ torch.Size([200, 80])
 
 import os
 
-import kaldiio
 import numpy as np
 import torch
 
@@ -21,7 +20,7 @@ from bccmt_tools.features.cmn import mean_normalize
 from bccmt_tools.features.framing import config_window_and_shift, samples_for_frames
 from bccmt_tools.features.settings import parse_features
 from bccmt_tools.io.datadir import read_kv, read_utt2spk
-from bccmt_tools.io.pipes import check_pipe_allowed
+from bccmt_tools.io.kaldi_table import load_value
 
 
 def build_spk2id(utt2spk):
@@ -71,7 +70,8 @@ class _SpeakerTable:
             raise BccmtError(f"{utt2spk_path}: speaker {unknown[0]!r} is not in the saved speaker map "
                              f"({len(unknown)} unknown speakers)")
         self.utts = sorted(utt2spk)
-        self.labels = [self.spk2id[utt2spk[utt]] for utt in self.utts]
+        self.speakers = [utt2spk[utt] for utt in self.utts]
+        self.labels = [self.spk2id[spk] for spk in self.speakers]
 
     @property
     def num_speakers(self):
@@ -109,12 +109,7 @@ class FeatsCropDataset(_SpeakerDataset):
         utt = self.table.utts[index]
         value = self.table.entries[utt]
         where = f"{self.table.table_path}: key {utt!r}"
-        check_pipe_allowed(value, where)  # 'cmd |' values run through /bin/sh unless BCCMT_NO_PIPES
-        try:
-            feats = kaldiio.load_mat(value)
-        except Exception as exc:  # kaldiio raises many types for bad arks
-            raise BccmtError(f"{where}: cannot read {value!r}: {type(exc).__name__}: {exc}") from None
-        feats = np.asarray(feats)
+        feats = np.asarray(load_value(value, where))  # refuses 'cmd |' values under BCCMT_NO_PIPES
         if feats.ndim != 2 or feats.shape[0] == 0:
             raise BccmtError(f"{where}: expected a non-empty feature matrix, got shape {feats.shape}")
         if not np.all(np.isfinite(feats)):
@@ -162,11 +157,21 @@ class RawCropDataset(_SpeakerDataset):
     The crop covers exactly ``crop_frames`` fbank frames; short audio is repeated. Augmentation
     (``augmenter``, optional) and dither (``dither``) are drawn from the item's seed. Features are
     mean-normalised over the crop.
+
+    ``speed_perturb`` (``data.speed_perturb``: factors holding 1.0, e.g. ``(0.9, 1.0, 1.1)``; empty:
+    off) plays each item at one of the factors, drawn uniformly from the item's seed (apart from
+    the crop's draw), over the whole utterance before the crop. Each factor other than 1.0 is a new
+    speaker ``sp<f>-<spk>`` (:func:`~bccmt_tools.data.speed.speed_spk2id`): factor 1.0 keeps the
+    speaker's id, the k-th other factor adds ``k * N`` (N speakers in the data), so the speaker map
+    and ``num_speakers`` span ``N * len(speed_perturb)`` classes. ``labels`` stay the speakers' own
+    ids (for the sampler).
     """
 
-    def __init__(self, data_dir, crop_frames, fbank_config, dither=1.0, augmenter=None, spk2id=None, cmn=True):
+    def __init__(self, data_dir, crop_frames, fbank_config, dither=1.0, augmenter=None, spk2id=None, cmn=True,
+                 speed_perturb=()):
         import dataclasses
 
+        from bccmt_tools.data.speed import check_speed_factors, speed_prefix, speed_spk2id
         from bccmt_tools.features.fbank import load_fbank_config
 
         self.table = _SpeakerTable(data_dir, "wav.scp", spk2id)
@@ -175,9 +180,40 @@ class RawCropDataset(_SpeakerDataset):
         self.augmenter = augmenter
         self.cmn = bool(cmn)
         self.crop_samples = samples_for_frames(self.crop_frames, *config_window_and_shift(self.fbank))
+        self.speed_factors = check_speed_factors(speed_perturb)
+        # label blocks: factor 1.0 (the speakers' own ids) first, then the other factors as given
+        self.speed_blocks = (1.0,) + tuple(f for f in self.speed_factors if f != 1.0) if self.speed_factors else ()
+        self.block_labels = [self.table.labels]
+        if len(self.speed_blocks) > 1:
+            utt2spk_path = os.path.join(self.table.data_dir, "utt2spk")
+            if spk2id is None:
+                try:
+                    self.table.spk2id = speed_spk2id(self.table.spk2id, self.speed_blocks)
+                except BccmtError as exc:
+                    raise BccmtError(f"{utt2spk_path}: {exc.message}") from None
+            for factor in self.speed_blocks[1:]:
+                names = [speed_prefix(factor) + spk for spk in self.table.speakers]
+                unknown = sorted(set(names) - set(self.table.spk2id))
+                if unknown:
+                    raise BccmtError(f"{utt2spk_path}: speaker {unknown[0]!r} (speed {factor:g}) is not in the saved "
+                                     f"speaker map ({len(unknown)} unknown speakers)")
+                self.block_labels.append([self.table.spk2id[name] for name in names])
 
-    def __getitem__(self, item):
-        from bccmt_tools.features.fbank import compute_fbank
+    def speed_choice(self, seed):
+        """Index into ``speed_blocks`` of the factor of an item with ``seed`` (0, factor 1.0, when off).
+
+        Drawn from the third child of the item's seed sequence (crop and augmentation use the first
+        two), so turning speed perturbation on leaves the other draws of an item as they were.
+        """
+        if len(self.speed_blocks) < 2:
+            return 0
+        speed_seed = np.random.SeedSequence(seed).spawn(3)[2]
+        return int(np.random.default_rng(speed_seed).integers(len(self.speed_blocks)))
+
+    def audio(self, item):
+        """``(samples, label)`` of ``item = (index, seed)``: the crop of ``crop_samples`` samples
+        (speed-perturbed and augmented as the seed draws) that the features are computed from."""
+        from bccmt_tools.data.speed import speed_perturb
         from bccmt_tools.io.audio import read_audio
 
         index, seed = item
@@ -187,14 +223,24 @@ class RawCropDataset(_SpeakerDataset):
         if samples.size == 0:
             raise BccmtError(f"{where}: empty audio")
         crop_rng, augment_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        block = self.speed_choice(seed)
+        if block:
+            samples = speed_perturb(samples, self.speed_blocks[block])
         samples = random_crop(samples[:, None], self.crop_samples, crop_rng)[:, 0]
         if self.augmenter is not None:
             samples, _kind = self.augmenter.augment(samples, rng=augment_rng)
+        return samples, self.block_labels[block][index]
+
+    def __getitem__(self, item):
+        from bccmt_tools.features.fbank import compute_fbank
+
+        _index, seed = item
+        samples, label = self.audio(item)
         generator = torch.Generator().manual_seed(int(seed))
         feats = compute_fbank(np.asarray(samples, dtype=np.float32), self.fbank, generator=generator)
         if self.cmn:
             feats = mean_normalize(feats)
-        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), self.table.labels[index]
+        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), label
 
 
 def build_dataset(config, data_dir, spk2id=None, seed=0):
@@ -205,4 +251,4 @@ def build_dataset(config, data_dir, spk2id=None, seed=0):
         return FeatsCropDataset(data_dir, data["crop_frames"], spk2id=spk2id, cmn=cmn)
     augmenter = build_augmenter(data["augment"], seed=seed)
     return RawCropDataset(data_dir, data["crop_frames"], fbank, dither=data["dither"], augmenter=augmenter,
-                          spk2id=spk2id, cmn=cmn)
+                          spk2id=spk2id, cmn=cmn, speed_perturb=data.get("speed_perturb") or ())

@@ -22,7 +22,7 @@ import yaml
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.record import features_from_record, read_fbank_record
 from bccmt_tools.features.settings import resolve_features
-from bccmt_tools.io.yaml_io import read_yaml_mapping
+from bccmt_tools.io.yaml_io import check_expansion, read_yaml_mapping
 from bccmt_tools.train.model_file import expand_model_file
 
 # Sections whose contents are passed on verbatim to the component that validates them.
@@ -41,6 +41,12 @@ DEFAULTS = {
         "sampler": "plain",         # plain: shuffle utterances; speaker_balanced: speakers uniformly
         "drop_last": True,
         "dither": 1.0,              # raw mode: dither during training (features.dither is for test)
+        # Raw mode only: online speed perturbation as WeSpeaker's, e.g. [0.9, 1.0, 1.1] ([] = off). Each
+        # item plays at one factor drawn from its seed (the whole utterance, before the crop); a factor
+        # other than 1.0 is a new speaker sp<f>-<spk>, so the classifier (and the saved speaker map)
+        # has len(factors) x the speakers. Must hold 1.0, no factor twice. Feature (feats) runs
+        # perturb offline instead: run.sh --speed-perturb true (bccmt speed-perturb-data-dir).
+        "speed_perturb": [],
         # Raw mode only: online augmentation, on when any source is given.
         "augment": {
             "noise_sets": {},       # MUSAN category -> data dir with wav.scp: noise, music, speech (babble)
@@ -147,6 +153,26 @@ def _positive(config, source, *path):
         raise BccmtError(f"{source}: key '{'.'.join(path)}': must be a positive number, got {value!r}")
 
 
+def _speed_perturb(data, source):
+    """``data.speed_perturb`` checked, as a list of floats (``[]``: off); raw runs only.
+
+    >>> _speed_perturb({"type": "raw", "speed_perturb": [1.1, 1, 0.9]}, "config")
+    [1.1, 1.0, 0.9]
+    >>> _speed_perturb({"type": "feats", "speed_perturb": [0.9, 1.0, 1.1]}, "config")
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: config: key 'data.speed_perturb': online speed perturbation needs data.type raw; for features, perturb the data offline: run.sh --speed-perturb true (bccmt speed-perturb-data-dir) before computing them
+    """
+    from bccmt_tools.data.speed import check_speed_factors
+
+    factors = list(check_speed_factors(data["speed_perturb"], f"{source}: key 'data.speed_perturb'"))
+    if factors and data["type"] != "raw":
+        raise BccmtError(f"{source}: key 'data.speed_perturb': online speed perturbation needs data.type raw; for "
+                         "features, perturb the data offline: run.sh --speed-perturb true (bccmt "
+                         "speed-perturb-data-dir) before computing them")
+    return factors
+
+
 def resolve_config(given, source="config", fbank_record=None, base_dir=None):
     """Defaults + ``given`` (a dict), validated; returns the full resolved config.
 
@@ -168,6 +194,7 @@ def resolve_config(given, source="config", fbank_record=None, base_dir=None):
         _positive(config, source, *path)
     if config["data"]["num_workers"] < 0:
         raise BccmtError(f"{source}: key 'data.num_workers': must be >= 0")
+    config["data"]["speed_perturb"] = _speed_perturb(config["data"], source)
     if fbank_record is not None and config["data"]["type"] == "feats":
         config["features"] = features_from_record(config["features"], fbank_record, source)
     else:
@@ -196,7 +223,12 @@ def apply_override(config, override, source="--set"):
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise BccmtError(f"--set {override!r}: '{key}' is not a mapping in {source}")
-    node[keys[-1]] = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise BccmtError(f"--set {override!r}: invalid YAML value: {' '.join(str(exc).split())}") from None
+    check_expansion(value, f"--set {dotted.strip()}")
+    node[keys[-1]] = value
 
 
 class _ConfigDumper(yaml.SafeDumper):

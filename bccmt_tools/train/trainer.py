@@ -45,6 +45,28 @@ def _resumable(path):
     return path in RESUMABLE_CHANGES or (len(path) > 0 and path[0] in RESUMABLE_SECTIONS)
 
 
+def _added_since(saved, config, path):
+    """True when the key ``path`` is absent from a checkpoint's ``saved`` config (a key added to
+    DEFAULTS since that run) and ``config`` holds its default: the old run trained with it.
+
+    >>> _added_since({"data": {"type": "raw"}}, {"data": {"type": "raw", "speed_perturb": []}},
+    ...              ("data", "speed_perturb"))
+    True
+    >>> _added_since({"data": {}}, {"data": {"speed_perturb": [0.9, 1.0, 1.1]}}, ("data", "speed_perturb"))
+    False
+    """
+    from bccmt_tools.train.config import DEFAULTS
+
+    node, default, value = saved, DEFAULTS, config
+    for key in path:
+        if not isinstance(default, dict) or key not in default or not isinstance(value, dict):
+            return False
+        default, value = default[key], value.get(key)
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return isinstance(node, dict) and path[-1] not in node and value == default
+
+
 def _worker_init(_worker_id):
     torch.set_num_threads(1)  # workers only load and crop; leave the cores to the main process
 
@@ -113,7 +135,8 @@ class Trainer:
             return None
         state = ckpt.load_checkpoint(path, map_location="cpu")
         saved = state["config"]
-        changed = [p for p in _config_differences(saved, config) if not _resumable(p)]
+        changed = [p for p in _config_differences(saved, config)
+                   if not _resumable(p) and not _added_since(saved, config, p)]
         if changed:
             names = ", ".join(".".join(map(str, p)) for p in changed)
             raise BccmtError(f"{path}: cannot resume: the config differs from the checkpoint's in {names} "

@@ -20,6 +20,7 @@ Usage: local/make_speechocean762.py [--num-val-speakers N] [--seed S] SO762_ROOT
 
 import argparse
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -126,7 +127,10 @@ def main():
         "so762_test": (test_utts, test_spks, set(test_spks)),
     }
     for name, (utts, spks, keep) in parts.items():
-        if not keep:
+        if not keep:  # --num-val-speakers 0: a so762_val of an earlier run would overlap so762_train
+            if (args.data_dir / name).is_dir():
+                shutil.rmtree(args.data_dir / name)
+                log(f"{args.data_dir / name}: removed (no speakers held out)")
             continue
         num_utts, num_spks = write_part(args.data_dir / name, utts, spks, keep)
         log(f"{args.data_dir / name}: {num_utts} utterances of {num_spks} speakers")

@@ -21,6 +21,7 @@ nj=1                      # parallel m4a conversion jobs
 speechocean762_root=      # speechocean762 folder (WAVE/, train/, test/): sentence-level data dirs
 so762_val_speakers=12     # its training speakers held out for validation (data/so762_val)
 so762_test_trials=10000   # target trials of data/trials/so762_test (as many non-target; seed 762)
+so762_val_trials=1500     # target trials of data/trials/so762_val (as many non-target; seed 7)
 help_message="Usage: $0 [options]
 VoxCeleb data dirs and trial lists under data/ (run from egs/voxceleb)."
 
@@ -63,6 +64,7 @@ fi
 if [ -n "$speechocean762_root" ]; then
   [ -d "$speechocean762_root" ] || die "--speechocean762-root: no such folder: $speechocean762_root"
   settings="root=$(cd "$speechocean762_root" && pwd) val=$so762_val_speakers trials=$so762_test_trials"
+  [ "$so762_val_trials" = 1500 ] || settings+=" val_trials=$so762_val_trials"  # (markers of older runs stay valid)
   if is_done so762 "$settings" data/so762_test/wav.scp data/trials/so762_test; then
     echo "prepare_data: data/so762_* and their trial lists are complete; skipped"
   else
@@ -74,8 +76,10 @@ if [ -n "$speechocean762_root" ]; then
       --text data/so762_test/text data/so762_test data/trials/so762_test
     # Validation: training speakers held out of training (never test speakers).
     if [ -f data/so762_val/utt2spk ]; then
-      bccmt make-trials --num-target 1500 --num-nontarget 1500 --seed 7 \
+      bccmt make-trials --num-target "$so762_val_trials" --num-nontarget "$so762_val_trials" --seed 7 \
         --text data/so762_val/text data/so762_val data/trials/so762_val
+    else  # --so762-val-speakers 0: no held-out speakers, so no list from an earlier run either
+      rm -f data/trials/so762_val
     fi
     for dir in data/so762_train data/so762_val data/so762_test; do
       [ ! -d "$dir" ] || bccmt validate-data-dir "$dir"
