@@ -48,6 +48,8 @@ class LinearTransform:
     @classmethod
     def load(cls, path):
         data = load_npz(path, "lda", ("mean", "transform"))
+        check_shape(path, "lda", "mean", data["mean"], (None,))
+        check_shape(path, "lda", "transform", data["transform"], (data["mean"].size, None))
         return cls(data["mean"], data["transform"])
 
 
@@ -66,7 +68,22 @@ def load_npz(path, kind, required):
     for name in required:
         if name not in arrays:
             raise BccmtError(f"{path}: {kind} model lacks the array {name!r}")
+    for name, array in arrays.items():
+        if name == "kind":
+            continue
+        if array.dtype.kind not in "biuf":
+            raise BccmtError(f"{path}: array {name!r} of the {kind} model is not numeric ({array.dtype})")
+        if not np.all(np.isfinite(array)):
+            raise BccmtError(f"{path}: array {name!r} of the {kind} model holds NaN or infinite values "
+                             "(a corrupt or diverged model): retrain it")
     return arrays
+
+
+def check_shape(path, kind, name, array, shape):
+    """A one-line error unless ``array`` has ``shape`` (None in ``shape`` matches any size)."""
+    if array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape)):
+        wanted = " x ".join("any" if want is None else str(want) for want in shape)
+        raise BccmtError(f"{path}: array {name!r} of the {kind} model has shape {array.shape}, expected {wanted}")
 
 
 def class_statistics(x, labels):

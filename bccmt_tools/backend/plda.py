@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import scipy.linalg
 
-from bccmt_tools.backend.lda import LinearTransform, check_within_rank, class_statistics, load_npz
+from bccmt_tools.backend.lda import LinearTransform, check_shape, check_within_rank, class_statistics, load_npz
 from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, length_normalize, paired_dot
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import atomic_write
@@ -139,10 +139,21 @@ class Plda:
     @classmethod
     def load(cls, path):
         data = load_npz(path, "plda", ("mean", "between", "within", "length_norm"))
+        check_shape(path, "plda", "mean", data["mean"], (None,))
+        dim = data["mean"].size
+        for name in ("between", "within"):
+            check_shape(path, "plda", name, data[name], (dim, dim))
         lda = None
         if "lda_transform" in data:
+            if "lda_mean" not in data:
+                raise BccmtError(f"{path}: plda model has 'lda_transform' but lacks the array 'lda_mean'")
+            check_shape(path, "plda", "lda_mean", data["lda_mean"], (None,))
+            check_shape(path, "plda", "lda_transform", data["lda_transform"], (data["lda_mean"].size, dim))
             lda = LinearTransform(data["lda_mean"], data["lda_transform"])
-        return cls(data["mean"], data["between"], data["within"], lda, bool(data["length_norm"]))
+        try:
+            return cls(data["mean"], data["between"], data["within"], lda, bool(data["length_norm"]))
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise BccmtError(f"{path}: not a usable plda model ({exc}): retrain it") from None
 
 
 def apply_chain(x, lda, length_norm, input_dim=None, keys=None, where="embeddings"):

@@ -39,6 +39,9 @@ INT16_SCALE = 32768.0
 #: Larger sample magnitudes are corrupt data, not audio: [-1, 1] is full scale, and even a float
 #: file holding int16-scaled values stays below 32768.
 MAX_SAMPLE_MAGNITUDE = 65536.0
+#: Rates --resample converts from: telephone 4 kHz to studio 384 kHz. A header outside says nothing
+#: true about the audio (1 Hz would turn one second of samples into 4.4 hours at 16 kHz).
+MIN_RESAMPLE_RATE, MAX_RESAMPLE_RATE = 4000, 384000
 # libsndfile's log line for a wav data chunk longer than the file: "data : 32000 (should be 15978)"
 _SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
@@ -189,6 +192,9 @@ def _finish(samples, rate, source, sample_rate, resample, where, channel):
                 f"{_prefix(where)}{source} has sample rate {rate} Hz, expected {sample_rate} Hz (convert it with "
                 f"--resample)"
             )
+        if not MIN_RESAMPLE_RATE <= rate <= MAX_RESAMPLE_RATE:
+            raise BccmtError(f"{_prefix(where)}{source} says its sample rate is {rate} Hz: not a rate to resample "
+                             f"from ({MIN_RESAMPLE_RATE:,}-{MAX_RESAMPLE_RATE:,} Hz; a corrupt header?)")
         mono = resample_audio(mono, rate, sample_rate)
     return mono
 

@@ -1,0 +1,101 @@
+"""Bad input, round 3 (issue 23): a YAML that expands to billions of values, a PLDA model with NaN
+or a wrong shape, a wav header that claims 1 Hz. Each fails in one line, naming the file, before
+any heavy work; the other round-3 cases are tested beside the code they touch (pipes in
+test_untrusted_input.py, outputs in test_average_model.py, test_profile_export.py and
+test_datadir_tools.py)."""
+
+import struct
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bccmt_tools.backend.plda import Plda
+from bccmt_tools.cli import main
+from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.audio import read_audio
+from bccmt_tools.io.kaldi_table import TableWriter
+from bccmt_tools.io.yaml_io import MAX_EXPANDED_VALUES, read_yaml_mapping
+from bccmt_tools.train.config import apply_override
+
+NESTED_ANCHORS = 'model: bccmt\nmodel_conf:\n  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"  {b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+
+def bccmt(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def test_nested_yaml_anchors_are_refused_in_one_short_line(tmp_path):
+    config = tmp_path / "bomb.yaml"
+    config.write_text(NESTED_ANCHORS)
+    assert len(NESTED_ANCHORS) < 2000
+    with pytest.raises(BccmtError, match="anchors and aliases expand to 4.9e\\+08 values"):
+        read_yaml_mapping(config)
+    result = bccmt("train", "--config", config, "--data", tmp_path / "data", "--exp", tmp_path / "exp")
+    assert result.exit_code == 1 and len(result.output) < 400, result.output[:400]
+    assert not (tmp_path / "exp").exists()
+    levels = ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+    with pytest.raises(BccmtError, match="--set model_conf.x: its YAML anchors"):
+        apply_override({}, f"model_conf.x=[{', '.join(levels)}]")
+    small = tmp_path / "anchors.yaml"  # ordinary use of anchors still works
+    small.write_text("a: &x [1, 2]\nb: *x\n")
+    assert read_yaml_mapping(small) == {"a": [1, 2], "b": [1, 2]} and MAX_EXPANDED_VALUES >= 10_000
+
+
+@pytest.fixture
+def plda_setup(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = [f"spk{s}-u{u}" for s in range(6) for u in range(4)]
+    x = np.repeat(rng.standard_normal((6, 8)), 4, axis=0) + 0.3 * rng.standard_normal((24, 8))
+    with TableWriter(f"ark,scp:{tmp_path}/emb.ark,{tmp_path}/emb.scp") as writer:
+        for key, row in zip(keys, x):
+            writer[key] = row.astype(np.float32)
+    (tmp_path / "utt2spk").write_text("".join(f"{k} {k.split('-')[0]}\n" for k in keys))
+    (tmp_path / "trials").write_text(f"{keys[0]} {keys[1]} target\n{keys[0]} {keys[5]} nontarget\n")
+    result = bccmt("train-plda", "--utt2spk", tmp_path / "utt2spk", "--num-iters", 2, f"scp:{tmp_path}/emb.scp",
+                   tmp_path / "plda.npz")
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+@pytest.mark.parametrize("corrupt, complaint", [
+    (lambda a: a["between"].__setitem__((0, 0), np.nan), "'between' of the plda model holds NaN"),
+    (lambda a: a["mean"].__setitem__(0, np.nan), "'mean' of the plda model holds NaN"),
+    (lambda a: a.__setitem__("within", a["within"][:3, :3]), "'within' of the plda model has shape (3, 3)"),
+])
+def test_a_corrupt_plda_model_is_refused_not_scored_as_nan(plda_setup, corrupt, complaint):
+    path = plda_setup / "plda.npz"
+    with np.load(path) as data:
+        arrays = {name: data[name].copy() for name in data.files}
+    corrupt(arrays)
+    np.savez(path, **arrays)
+    with pytest.raises(BccmtError, match=complaint.replace("(", "\\(").replace(")", "\\)")):
+        Plda.load(path)
+    scores = plda_setup / "scores"
+    rspec = f"scp:{plda_setup}/emb.scp"
+    result = bccmt("score", "--method", "plda", "--plda", path, plda_setup / "trials", rspec, rspec, scores)
+    assert result.exit_code == 1 and complaint in result.output, result.output
+    assert not scores.exists()
+
+
+def _wav_with_rate(path, rate, samples):
+    """A PCM-16 mono wav whose header claims ``rate`` Hz."""
+    data = (np.asarray(samples) * 32767).astype("<i2").tobytes()
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 1, 1, rate,
+                         rate * 2, 2, 16, b"data", len(data))
+    path.write_bytes(header + data)
+    return path
+
+
+def test_a_one_hertz_header_is_not_resampled(tmp_path):
+    wav = _wav_with_rate(tmp_path / "one_hz.wav", 1, 0.1 * np.sin(np.arange(16000) / 5.0))
+    with pytest.raises(BccmtError, match="says its sample rate is 1 Hz: not a rate to resample"):
+        read_audio(str(wav), 16000, resample=True, where="wav.scp: key 'u'")
+    (tmp_path / "wav.scp").write_text(f"u {wav}\n")
+    out = tmp_path / "feats"
+    result = bccmt("compute-fbank", "--resample", f"scp:{tmp_path}/wav.scp", f"ark,scp:{out}.ark,{out}.scp")
+    assert result.exit_code == 1 and "1 Hz" in result.output, result.output
+    assert not (tmp_path / "feats.ark").exists()
+    fine = _wav_with_rate(tmp_path / "8k.wav", 8000, 0.1 * np.sin(np.arange(8000) / 5.0))
+    assert read_audio(str(fine), 16000, resample=True).size == 16000
