@@ -5,6 +5,7 @@ test_untrusted_input.py, outputs in test_average_model.py, test_profile_export.p
 test_datadir_tools.py)."""
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,77 @@ def test_a_one_hertz_header_is_not_resampled(tmp_path):
     assert not (tmp_path / "feats.ark").exists()
     fine = _wav_with_rate(tmp_path / "8k.wav", 8000, 0.1 * np.sin(np.arange(8000) / 5.0))
     assert read_audio(str(fine), 16000, resample=True).size == 16000
+
+
+# ---- concurrent runs (issue 23, case 5) -----------------------------------------------------------
+
+def test_a_second_training_into_a_busy_experiment_is_refused(tmp_path):
+    from bccmt_tools.io.expdir import experiment_lock, lock_path
+    from test_dataset import make_feats_dir
+    from test_train import tiny_config
+
+    data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = tmp_path / "tiny.yaml"
+    import yaml
+    config.write_text(yaml.safe_dump(tiny_config()))
+    exp = tmp_path / "exp"
+    args = ["train", "--config", config, "--data", data, "--exp", exp, "--device", "cpu", "--no-progress",
+            "--num-threads", 1, "--epochs", 1]
+    with experiment_lock(exp):  # another training holds it (flock: per open file, so this process works)
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            result = bccmt(*args, *extra)
+            assert result.exit_code == 1 and "in use by bccmt train (pid" in result.output, result.output
+        assert not (exp / "checkpoints").exists()
+    result = bccmt(*args)  # released: the run goes ahead
+    assert result.exit_code == 0, result.output
+    assert lock_path(exp).is_file() and (exp / "checkpoints" / "epoch_0001.pt").is_file()
+
+
+def test_a_finished_writer_leaves_a_live_writers_temporary_alone(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from bccmt_tools.io.atomic import atomic_write, remove_stale_temporaries, temp_name_for
+
+    out = tmp_path / "feats.ark"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        theirs = tmp_path / f".feats.ark.{live.pid}-abcd1234.tmp"  # a concurrent writer's, mid-write
+        theirs.write_bytes(b"half an archive")
+        dead = tmp_path / ".feats.ark.k1ll3d_1.tmp"  # an older version's, killed
+        dead.write_bytes(b"x")
+        ours = Path(temp_name_for(out))
+        assert ours.name.startswith(f".feats.ark.{os.getpid()}-")
+        ours.unlink()
+        with atomic_write(out) as handle:
+            handle.write("done")
+        assert theirs.exists() and not dead.exists() and out.read_text() == "done"
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_stale_temporaries(out) == [theirs.name]  # its writer is gone now
+
+
+def test_a_second_run_sh_in_the_same_folder_is_refused(tmp_path):
+    import subprocess
+
+    from test_recipe_stages_1_4 import recipe_copy, run_recipe
+
+    work = recipe_copy(tmp_path)
+    (work / "exp").mkdir()
+    holder = subprocess.Popen(["flock", str(work / "exp" / ".run.sh.lock"), "sleep", "30"])
+    try:
+        import time
+        deadline = time.time() + 10
+        while time.time() < deadline:  # until the holder has the lock
+            probe = subprocess.run(["flock", "-n", str(work / "exp" / ".run.sh.lock"), "true"])
+            if probe.returncode != 0:
+                break
+            time.sleep(0.05)
+        result = run_recipe(work, "--stage", 2, "--stop-stage", 2, "--data-root", tmp_path)
+        assert result.returncode == 1 and "another run.sh is running in" in result.stderr, result.stderr
+        assert not (work / "data").exists()
+    finally:
+        holder.kill()
+        holder.wait()

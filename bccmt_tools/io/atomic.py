@@ -1,8 +1,9 @@
 """Write-then-rename, so that a killed run never leaves a complete-looking partial file.
 
-Temporaries are named ``.NAME.XXXXXXXX.tmp`` beside the output ``NAME``. A run killed before its
-rename leaves one behind; the next successful write of the same output removes it
-(:func:`remove_stale_temporaries`). :func:`check_writable` lets a tool refuse an output folder it
+Temporaries are named ``.NAME.PID-XXXXXXXX.tmp`` beside the output ``NAME`` (PID: the writing
+process). A run killed before its rename leaves one behind; the next successful write of the same
+output removes it (:func:`remove_stale_temporaries`), but never one whose process still runs: two
+tools writing the same output at once do not delete each other's work. :func:`check_writable` lets a tool refuse an output folder it
 cannot write to before it does any work.
 """
 
@@ -15,15 +16,31 @@ from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
 
-# mkstemp/mkdtemp add 8 characters from this alphabet between prefix and suffix.
-_RANDOM_PART = "[a-z0-9_]{8}"
+# mkstemp/mkdtemp add 8 characters from this alphabet between prefix and suffix (any length is
+# accepted as theirs); before them, the writer's PID and a dash (older versions wrote no PID).
+_RANDOM_PART = "[a-z0-9_]+"
+
+
+def _temp_prefix(path):
+    return f".{path.name}.{os.getpid()}-"
+
+
+def _process_alive(pid):
+    """True when process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def temp_name_for(path):
     """A unique temporary name beside ``path`` (same folder, so ``os.replace`` is atomic)."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent or "."))
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=str(path.parent or "."))
     except OSError as exc:
         raise BccmtError(f"{path}: cannot write here: {exc.strerror or exc} in {path.parent or '.'}") from None
     os.close(fd)
@@ -32,23 +49,27 @@ def temp_name_for(path):
 
 
 def remove_stale_temporaries(path, keep=None):
-    """Delete the temporaries (files ``.NAME.XXXXXXXX.tmp``, folders ``.NAME.XXXXXXXX``) that
-    killed earlier writes of ``path`` left beside it; ``keep`` is spared. Returns the names removed.
+    """Delete the temporaries (files ``.NAME.PID-XXXXXXXX.tmp``, folders ``.NAME.PID-XXXXXXXX``) that
+    killed earlier writes of ``path`` left beside it; ``keep``, and those of processes still
+    running (a concurrent writer's), are spared. Returns the names removed.
 
     >>> remove_stale_temporaries("/tmp/bccmt-doctest-nothing-here.txt")
     []
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{_RANDOM_PART}(\.tmp)?$")
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(?P<pid>\d+)-)?{_RANDOM_PART}(\.tmp)?$")
     removed = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
     for entry in entries:
-        if not pattern.match(entry.name) or (keep is not None and Path(keep).name == entry.name):
+        match = pattern.match(entry.name)
+        if not match or (keep is not None and Path(keep).name == entry.name):
             continue
+        if match["pid"] and _process_alive(int(match["pid"])):
+            continue  # a live writer's (this process's too: another thread or an open writer)
         if entry.is_dir() and not entry.is_symlink():
             if entry.name.endswith(".tmp"):
                 continue
@@ -134,7 +155,7 @@ def atomic_directory(path):
     path = Path(path)
     _make_folder(path)
     try:
-        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        work = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     except OSError as exc:
         raise BccmtError(f"{path}: cannot write here: {exc.strerror or exc} in {path.parent}") from None
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.atomic import temp_name_for
+from bccmt_tools.io.atomic import remove_stale_temporaries, temp_name_for
 from bccmt_tools.io.expdir import (  # noqa: F401  (the layout is io.expdir's; re-exported for callers)
     TRAINED_OUTPUTS,
     checkpoint_dir,
@@ -40,9 +40,7 @@ def save_checkpoint(state, path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # the pattern of temp_name_for
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
+    remove_stale_temporaries(path)
     return path
 
 

@@ -98,6 +98,14 @@ for var in stage stop_stage; do
 done
 [ "$stage" -le "$stop_stage" ] \
   || die "--stage $stage comes after --stop-stage $stop_stage: nothing would run (give --stop-stage $stage or more)"
+# One run.sh at a time in this folder: two would write the same data/, exp/ and fbank/ files.
+# The lock is flock(1)'s, held by this shell (and its jobs) until it exits, even when killed.
+mkdir -p exp
+exec {run_lock}>>exp/.run.sh.lock
+if command -v flock > /dev/null && ! flock -n "$run_lock"; then
+  die "another run.sh is running in $PWD ($(cat exp/.run.sh.lock 2>/dev/null || echo 'pid unknown')); wait for it to finish"
+fi
+: > exp/.run.sh.lock && echo "pid $$ since $(date '+%F %T')" >> exp/.run.sh.lock
 [ -f "conf/presets/$preset.sh" ] || die "unknown preset '$preset' (have: $(cd conf/presets && ls *.sh | sed 's/\.sh$//' | tr '\n' ' '))"
 . "conf/presets/$preset.sh"
 for var in nj aug_utts_per_kind min_frames min_utts_per_spk m4a_to_wav; do
