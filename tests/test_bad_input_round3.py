@@ -174,3 +174,61 @@ def test_a_second_run_sh_in_the_same_folder_is_refused(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ---- configs and numbers (issue 23, "bad": each one line naming the key) --------------------------
+
+@pytest.mark.parametrize("override, complaint", [
+    ("optim.lr=.nan", "key 'optim.lr': must be a number in"),
+    ("data.batch_size=1.5", "key 'data.batch_size': must be a whole number in [1, 65536], got 1.5"),
+    ("optim.betas=[2,3]", "key 'optim.betas': must be a number in [0, 0.999999], got 2"),
+    ("trainer.seed=abc", "key 'trainer.seed': must be a whole number"),
+    ("trainer.epochs=1.5", "key 'trainer.epochs': must be a whole number"),
+    ("optim.weight_decay=-1", "key 'optim.weight_decay': must be a number in [0, 1], got -1"),
+    ("trainer.amp=maybe", "key 'trainer.amp': must be true or false, got 'maybe'"),
+    ("loss.margin=5", "key 'loss.margin': must be a number in [0, 1], got 5"),
+    ("data.crop_frames=100000", "key 'data.crop_frames': must be a whole number in [1, 6000], got 100000"),
+    ("loss.margin_warmup={start_epoch: 3, end_epoch: 1}", "end_epoch 1 comes before start_epoch 3"),
+])
+def test_training_config_values_are_checked(tmp_path, override, complaint):
+    from bccmt_tools.train.config import load_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model: bccmt\nmodel_conf: {size: tiny}\n")
+    with pytest.raises(BccmtError) as error:
+        load_config(config, [override])
+    assert complaint in error.value.message and "\n" not in error.value.message, error.value.message
+
+
+@pytest.mark.parametrize("options, complaint", [
+    ({"high_freq": 20000}, "need 0 <= low_freq < high_freq <= 8000"),
+    ({"low_freq": 9000}, "need 0 <= low_freq < high_freq <= 8000"),
+    ({"preemphasis_coefficient": 5}, "preemphasis_coefficient must be a number in [0, 1]"),
+    ({"energy_floor": -1}, "energy_floor must be a number in [0, 1e+10]"),
+    ({"num_mel_bins": 100000}, "num_mel_bins must be a number in [1, 1024]"),
+])
+def test_fbank_options_are_checked(options, complaint):
+    from bccmt_tools.features.fbank import load_fbank_config
+
+    with pytest.raises(BccmtError) as error:
+        load_fbank_config(options)
+    assert complaint in error.value.message
+    assert load_fbank_config({"high_freq": -400, "low_freq": 50}).high_freq == -400
+
+
+@pytest.mark.parametrize("change, complaint", [
+    ({"score_weight": -1.0}, "<= 0 would turn higher scores into lower LLRs"),
+    ({"score_weight": 1e308}, "non-finite or absurd weights"),
+    ({"score_weight": True}, "must be numbers"),
+    ({"prior": 1.5}, "is not a probability"),
+])
+def test_a_calibration_that_would_invert_or_overflow_decisions_is_refused(tmp_path, change, complaint):
+    import json
+
+    from bccmt_tools.backend.calibration import Calibration
+
+    good = Calibration(2.0, -1.0).to_dict()
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(dict(good, **change)))
+    with pytest.raises(BccmtError, match=complaint):
+        Calibration.load(path)

@@ -144,7 +144,6 @@ def test_digital_silence_is_floored_like_torchaudio():
 @pytest.mark.parametrize("config, message", [
     (FbankConfig(round_to_power_of_two=False, frame_length=25.0625), "FFT size 401 is odd"),
     (FbankConfig(num_mel_bins=3), "num_mel_bins must be at least 4"),
-    (FbankConfig(high_freq=9000.0), "do not fit below the Nyquist frequency 8000"),
 ])
 def test_bad_configs_are_one_line_errors(config, message):
     with pytest.raises(BccmtError, match=message):

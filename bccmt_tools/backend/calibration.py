@@ -63,6 +63,10 @@ def pair_features(measure, enroll_values, test_values, where="quality"):
     return np.stack([low, high], axis=1)
 
 
+#: Largest magnitude a fitted weight or offset may have: real fits are below 100; 1e308 overflows.
+MAX_WEIGHT = 1e6
+
+
 @dataclass
 class Calibration:
     """An affine map of the score plus weighted quality features; see the module doc.
@@ -111,6 +115,12 @@ class Calibration:
                              "write one with bccmt train-calibration")
         if data.get("version") != VERSION:
             raise BccmtError(f"{where}: key 'version': {data.get('version')!r} is not supported (expected {VERSION})")
+        numbers = [data.get("score_weight"), data.get("offset"), data.get("prior", 0.5)]
+        numbers += [w for entry in (data.get("quality") or {}).values() if isinstance(entry, dict)
+                    for w in (entry.get("weights") or [])]
+        if any(isinstance(value, bool) or (value is not None and not isinstance(value, (int, float)))
+               for value in numbers):
+            raise BccmtError(f"{where}: the calibration's weights, offset and prior must be numbers")
         try:
             quality = {}
             for name, entry in (data.get("quality") or {}).items():
@@ -126,8 +136,13 @@ class Calibration:
         except (KeyError, TypeError, ValueError) as exc:
             raise BccmtError(f"{where}: malformed calibration ({type(exc).__name__}: {exc})") from None
         values = [calibration.score_weight, calibration.offset] + [w for ws in quality.values() for w in ws]
-        if not all(math.isfinite(v) for v in values):
-            raise BccmtError(f"{where}: the calibration holds non-finite weights")
+        if not all(math.isfinite(v) and abs(v) <= MAX_WEIGHT for v in values):
+            raise BccmtError(f"{where}: the calibration holds non-finite or absurd weights (beyond +-{MAX_WEIGHT:g})")
+        if calibration.score_weight <= 0:
+            raise BccmtError(f"{where}: key 'score_weight': {calibration.score_weight:g} <= 0 would turn higher scores "
+                             "into lower LLRs and invert every decision; refit it with bccmt train-calibration")
+        if not 0 < calibration.prior < 1:
+            raise BccmtError(f"{where}: key 'prior': {calibration.prior:g} is not a probability in (0, 1)")
         return calibration
 
     def save(self, path):

@@ -10,6 +10,7 @@ Kaldi's ``compute-fbank-feats`` on the same 16-bit audio (Kaldi works on int16-s
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -20,6 +21,18 @@ from bccmt_tools.io.yaml_io import read_yaml_mapping
 
 INT16_SCALE = 32768.0
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")
+#: (field, lowest, highest) of the numeric fbank options: what Kaldi accepts and can compute.
+FBANK_RANGES = (
+    ("sample_rate", 1000, 384000),
+    ("num_mel_bins", 1, 1024),
+    ("frame_length", 1.0, 1000.0),      # ms
+    ("frame_shift", 1.0, 1000.0),       # ms
+    ("dither", 0.0, 100.0),
+    ("preemphasis_coefficient", 0.0, 1.0),
+    ("energy_floor", 0.0, 1e10),
+    ("low_freq", 0.0, 192000.0),
+    ("high_freq", -192000.0, 192000.0),
+)
 
 
 @dataclass
@@ -51,11 +64,16 @@ class FbankConfig:
     def __post_init__(self):
         if self.window_type not in WINDOW_TYPES:
             raise BccmtError(f"fbank config: window_type {self.window_type!r} is not one of {', '.join(WINDOW_TYPES)}")
-        for name in ("sample_rate", "num_mel_bins", "frame_length", "frame_shift"):
-            if not getattr(self, name) > 0:
-                raise BccmtError(f"fbank config: {name} must be positive, got {getattr(self, name)!r}")
-        if self.dither < 0:
-            raise BccmtError(f"fbank config: dither must be >= 0, got {self.dither!r}")
+        for name, low, high in FBANK_RANGES:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+                raise BccmtError(f"fbank config: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+        nyquist = self.sample_rate / 2
+        high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq  # Kaldi: <= 0 is an offset
+        if not (0 <= self.low_freq < high <= nyquist):
+            raise BccmtError(f"fbank config: need 0 <= low_freq < high_freq <= {nyquist:g} (half of sample_rate "
+                             f"{self.sample_rate}; high_freq <= 0 counts back from it), got low_freq "
+                             f"{self.low_freq:g}, high_freq {self.high_freq:g}")
 
     def to_dict(self):
         """Plain dict (for writing into an experiment's config.yaml)."""

@@ -114,6 +114,101 @@ CHOICES = {
 }
 
 
+# Type and range of every scalar key: (kind, low, high), kind "int" | "float" | "bool"; bounds are
+# inclusive, None for none. The ranges exclude what cannot train (a margin of 5 rad gives loss 0, a
+# 100,000-frame crop fills any memory), not merely unusual values.
+LIMITS = {
+    ("data", "crop_frames"): ("int", 1, 6000),          # at most 60 s of 10 ms frames
+    ("data", "batch_size"): ("int", 1, 65536),
+    ("data", "num_workers"): ("int", 0, 256),
+    ("data", "drop_last"): ("bool", None, None),
+    ("data", "dither"): ("float", 0.0, 100.0),
+    ("loss", "margin"): ("float", 0.0, 1.0),            # radians: AAM margins are 0.1-0.5
+    ("loss", "scale"): ("float", 1.0, 1000.0),
+    ("loss", "easy_margin"): ("bool", None, None),
+    ("loss", "margin_warmup", "start_epoch"): ("float", 0.0, None),
+    ("loss", "margin_warmup", "end_epoch"): ("float", 0.0, None),
+    ("kd", "attention", "weight"): ("float", 0.0, 1e6),
+    ("kd", "attention", "last_only"): ("bool", None, None),
+    ("kd", "attention", "warmup_epochs"): ("float", 0.0, None),
+    ("kd", "attention", "resize_teacher"): ("bool", None, None),
+    ("kd", "embedding", "weight"): ("float", 0.0, 1e6),
+    ("kd", "logit", "weight"): ("float", 0.0, 1e6),
+    ("kd", "logit", "temperature"): ("float", 1e-3, 1e3),
+    ("kd", "fuse_teacher"): ("bool", None, None),
+    ("optim", "lr"): ("float", 1e-12, 10.0),
+    ("optim", "weight_decay"): ("float", 0.0, 1.0),
+    ("optim", "momentum"): ("float", 0.0, 0.999999),
+    ("optim", "nesterov"): ("bool", None, None),
+    ("scheduler", "warmup_epochs"): ("float", 0.0, None),
+    ("scheduler", "warmup_start_factor"): ("float", 0.0, 1.0),
+    ("scheduler", "min_lr"): ("float", 0.0, 10.0),
+    ("trainer", "epochs"): ("int", 1, 100_000),
+    ("trainer", "max_steps_per_epoch"): ("int", 0, None),
+    ("trainer", "seed"): ("int", 0, 2 ** 63 - 1),
+    ("trainer", "grad_clip"): ("float", 0.0, None),
+    ("trainer", "amp"): ("bool", None, None),
+    ("trainer", "keep_checkpoints"): ("int", 0, None),
+    ("trainer", "log_interval"): ("int", 1, None),
+    ("trainer", "compile"): ("bool", None, None),
+    ("validation", "every_epochs"): ("int", 1, None),
+}
+
+
+def check_value(value, kind, low, high, where):
+    """``value`` if it is a ``kind`` ("int", "float", "bool") within [low, high], else a one-line
+    BccmtError saying what is expected (NaN and infinities are never numbers here).
+
+    >>> check_value(0.002, "float", 0.0, 1.0, "optim.lr")
+    0.002
+    >>> check_value(1.5, "int", 1, None, "data.batch_size")
+    Traceback (most recent call last):
+    ...
+    bccmt_tools.errors.BccmtError: key 'data.batch_size': must be a whole number >= 1, got 1.5
+    """
+    import math
+
+    text = {"int": "a whole number", "float": "a number", "bool": "true or false"}[kind]
+    if low is not None and high is not None:
+        text += f" in [{low:g}, {high:g}]"
+    elif low is not None:
+        text += f" >= {low:g}"
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (kind == "bool" or ((low is None or value >= low) and (high is None or value <= high)))
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise BccmtError(f"key '{where}': must be {text}, got {shown}")
+    return value
+
+
+def _check_limits(config, source):
+    for path, (kind, low, high) in LIMITS.items():
+        value = config
+        for key in path:
+            value = value[key]
+        try:
+            check_value(value, kind, low, high, ".".join(path))
+        except BccmtError as exc:
+            raise BccmtError(f"{source}: {exc.message}") from None
+    betas = config["optim"]["betas"]
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2):
+        raise BccmtError(f"{source}: key 'optim.betas': must be two numbers in [0, 1), e.g. [0.9, 0.999], got {betas!r}")
+    for beta in betas:
+        try:
+            check_value(beta, "float", 0.0, 0.999999, "optim.betas")
+        except BccmtError as exc:
+            raise BccmtError(f"{source}: {exc.message}") from None
+    warmup = config["loss"]["margin_warmup"]
+    if warmup["end_epoch"] < warmup["start_epoch"]:
+        raise BccmtError(f"{source}: key 'loss.margin_warmup': end_epoch {warmup['end_epoch']} comes before "
+                         f"start_epoch {warmup['start_epoch']}")
+
+
 def _merge(defaults, given, path, source):
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
@@ -143,14 +238,6 @@ def _check_choices(config, source):
             value = value[key]
         if value not in valid:
             raise BccmtError(f"{source}: key '{'.'.join(path)}': {value!r} is not one of {', '.join(valid)}")
-
-
-def _positive(config, source, *path):
-    value = config
-    for key in path:
-        value = value[key]
-    if not isinstance(value, (int, float)) or value <= 0:
-        raise BccmtError(f"{source}: key '{'.'.join(path)}': must be a positive number, got {value!r}")
 
 
 def _speed_perturb(data, source):
@@ -189,11 +276,7 @@ def resolve_config(given, source="config", fbank_record=None, base_dir=None):
     if not config["model"]:
         raise BccmtError(f"{source}: key 'model' is required (a registered model name)")
     _check_choices(config, source)
-    for path in (("data", "crop_frames"), ("data", "batch_size"), ("optim", "lr"), ("trainer", "epochs"),
-                 ("loss", "scale")):
-        _positive(config, source, *path)
-    if config["data"]["num_workers"] < 0:
-        raise BccmtError(f"{source}: key 'data.num_workers': must be >= 0")
+    _check_limits(config, source)
     config["data"]["speed_perturb"] = _speed_perturb(config["data"], source)
     if fbank_record is not None and config["data"]["type"] == "feats":
         config["features"] = features_from_record(config["features"], fbank_record, source)
