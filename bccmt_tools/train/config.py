@@ -91,7 +91,7 @@ DEFAULTS = {
         "grad_clip": 5.0,           # max gradient norm; 0 = off
         "amp": True,                # mixed precision, CUDA only (ignored on CPU)
         "keep_checkpoints": 5,      # keep the last N epoch checkpoints (0 = all)
-        "log_interval": 50,         # steps between progress lines in train.log
+        "log_interval": 50,         # steps between progress lines in train.log (0 = none)
         "compile": False,           # torch.compile the training step's model (and the teacher); CPU needs a C compiler
         "init_from": None,          # exp dir whose weights start the run (bccmt train --init-from)
     },
@@ -149,7 +149,7 @@ LIMITS = {
     ("trainer", "grad_clip"): ("float", 0.0, None),
     ("trainer", "amp"): ("bool", None, None),
     ("trainer", "keep_checkpoints"): ("int", 0, None),
-    ("trainer", "log_interval"): ("int", 1, None),
+    ("trainer", "log_interval"): ("int", 0, None),         # 0: no progress lines
     ("trainer", "compile"): ("bool", None, None),
     ("validation", "every_epochs"): ("int", 1, None),
 }
