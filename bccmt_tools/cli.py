@@ -5,12 +5,18 @@ Each module ``bccmt_tools/bin/<name>.py`` defines a click command called ``cli``
 ``bccmt --help`` stays fast (no torch import).
 """
 
+import errno
 import importlib
 import pkgutil
 
 import click
 
 from bccmt_tools import __version__, bin as _bin_package
+from bccmt_tools.errors import BccmtError
+
+#: Errors of the file system that a user fixes (space, permissions, names), not bugs.
+FILE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+               errno.EFBIG, errno.ENOTDIR, errno.EISDIR}
 
 
 def _tool_modules():
@@ -29,6 +35,17 @@ class ToolGroup(click.Group):
             return None
         module = importlib.import_module(f"bccmt_tools.bin.{module_name}")
         return module.cli
+
+    def invoke(self, ctx):
+        """Run the tool; an operating-system error about a file (a full disk, a read-only folder, a
+        name too long) becomes the one-line ``Error:`` of any other bad input, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno not in FILE_ERRNOS:
+                raise
+            where = exc.filename or "output"
+            raise BccmtError(f"{where}: {exc.strerror or exc}") from None
 
     def format_commands(self, ctx, formatter):
         # Short help without importing every tool: the first docstring line of each module.

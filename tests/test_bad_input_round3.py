@@ -232,3 +232,46 @@ def test_a_calibration_that_would_invert_or_overflow_decisions_is_refused(tmp_pa
     path.write_text(json.dumps(dict(good, **change)))
     with pytest.raises(BccmtError, match=complaint):
         Calibration.load(path)
+
+
+# ---- full disks, long names, bytes that are not UTF-8 ----------------------------------------------
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporaries(tmp_path, make_wav, monkeypatch):
+    import errno
+
+    import bccmt_tools.io.kaldi_table as kaldi_table
+
+    wav = make_wav("a.wav")
+    (tmp_path / "wav.scp").write_text(f"a {wav}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(kaldi_table, "save_ark", full)
+    result = bccmt("compute-fbank", f"scp:{tmp_path}/wav.scp", f"ark,scp:{out}/f.ark,{out}/f.scp")
+    assert result.exit_code == 1 and "No space left on device" in result.output, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert list(out.iterdir()) == []
+
+
+def test_long_output_names(tmp_path):
+    from bccmt_tools.io.atomic import atomic_write, check_writable
+
+    fits = tmp_path / ("n" * 250)  # its temporary would pass 255 bytes without the shortened stem
+    with atomic_write(fits) as handle:
+        handle.write("x")
+    assert fits.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == [fits.name]
+    with pytest.raises(BccmtError, match="its name is 300 bytes"):
+        check_writable(tmp_path / ("n" * 300))
+    result = bccmt("make-trials", tmp_path, tmp_path / ("t" * 300))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+
+
+def test_a_wav_scp_that_is_not_utf8_names_the_line(tmp_path, make_wav):
+    wav = make_wav("a.wav")
+    (tmp_path / "wav.scp").write_bytes(b"a " + str(wav).encode() + b"\nb\xff\xfe " + str(wav).encode() + b"\n")
+    out = tmp_path / "f"
+    result = bccmt("compute-fbank", f"scp:{tmp_path}/wav.scp", f"ark,scp:{out}.ark,{out}.scp")
+    assert result.exit_code == 1 and "not UTF-8" in result.output and "Traceback" not in result.output, result.output

@@ -21,8 +21,28 @@ from bccmt_tools.errors import BccmtError
 _RANDOM_PART = "[a-z0-9_]+"
 
 
+#: Longest output name (in bytes) used whole in its temporaries' names; longer names are shortened
+#: with a hash, so a temporary never exceeds the 255 bytes a file name may have.
+_MAX_STEM_BYTES = 200
+
+
+def _temp_stem(name):
+    """``name``, or for a long one its first bytes and a hash of the whole (names stay < 255 bytes).
+
+    >>> _temp_stem("feats.ark"), len(_temp_stem("x" * 250).encode())
+    ('feats.ark', 189)
+    """
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= _MAX_STEM_BYTES:
+        return name
+    import zlib
+
+    head = encoded[:180].decode("utf-8", "ignore")
+    return f"{head}~{zlib.crc32(encoded):08x}"
+
+
 def _temp_prefix(path):
-    return f".{path.name}.{os.getpid()}-"
+    return f".{_temp_stem(path.name)}.{os.getpid()}-"
 
 
 def _process_alive(pid):
@@ -58,7 +78,7 @@ def remove_stale_temporaries(path, keep=None):
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(?P<pid>\d+)-)?{_RANDOM_PART}(\.tmp)?$")
+    pattern = re.compile(rf"^\.{re.escape(_temp_stem(path.name))}\.(?:(?P<pid>\d+)-)?{_RANDOM_PART}(\.tmp)?$")
     removed = []
     try:
         entries = list(folder.iterdir())
@@ -94,6 +114,9 @@ def check_writable(path, what="output"):
     bccmt_tools.errors.BccmtError: /etc/passwd/out.txt: cannot write the output: /etc/passwd is not a folder
     """
     path = Path(path)
+    if len(path.name.encode("utf-8", "surrogateescape")) > 255:
+        raise BccmtError(f"{str(path)[:80]}...: cannot write the {what}: its name is "
+                         f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes (a file name may have 255)")
     if path.is_dir():
         raise BccmtError(f"{path}: cannot write the {what}: it is a folder")
     folder = path.parent if str(path.parent) else Path(".")

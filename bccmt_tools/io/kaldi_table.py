@@ -62,9 +62,13 @@ def load_value(value, where, fd_dict=None):
 
 def read_scp_lines(path):
     """Yield ``(key, value, line_number)`` of a Kaldi scp (``key rest-of-line``)."""
-    with open_like_kaldi(path, "r") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
+    with open_like_kaldi(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise BccmtError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start}); keys and "
+                                 "paths must be UTF-8") from None
             if not line:
                 continue
             parts = line.split(None, 1)
@@ -187,9 +191,14 @@ class TableWriter:
         if self._closed:
             return
         self._closed = True
-        self._ark.close()
-        if self._scp is not None:
-            self._scp.close()
+        error = None
+        for handle in (self._ark, self._scp):  # closing flushes: a full disk fails here
+            if handle is None:
+                continue
+            try:
+                handle.close()
+            except OSError as exc:
+                error, success = error or exc, False
         for tmp, final in ((self._ark_tmp, self.ark_path), (self._scp_tmp, self.scp_path)):
             if tmp is None:
                 continue
@@ -199,6 +208,8 @@ class TableWriter:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+        if error is not None:
+            raise BccmtError(f"{self.ark_path}: cannot write: {error.strerror or error}; nothing was written") from None
 
     def __enter__(self):
         return self
