@@ -276,3 +276,134 @@ def test_docstring_examples(table_module):
 
     result = doctest.testmod(table_module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.attempted >= 10 and result.failed == 0
+
+
+SO762_LISTS = ("so762_test", "so762_test.short", "so762_test.long", "vox1_O")
+SO762_LABELS = ["so762_test.short=so762_test (short, <= 3.10 s)", "so762_test.long=so762_test (long, > 3.10 s)"]
+
+
+def so762_study(tmp_path, variants, rng):
+    """The sentence-level study in small: so762_test (with its halves, each speaker's first and last
+    5 trials) and vox1_O, 20 speakers x 10 trials each; every variant of ``{variant: noise}`` with 2
+    seeds, score files and metrics JSONs on every list: ``(trials_dir, utt2spk paths, exps)``."""
+    import numpy as np
+
+    trials_dir = tmp_path / "trials"
+    trials_dir.mkdir()
+    lists, utt2spk = {}, []
+    for corpus, name in (("so", "so762_test"), ("vx", "vox1_O")):
+        lists[name] = [f"{corpus}{spk}-e{k} {corpus}{spk}-t{k} {'target' if k % 2 == 0 else 'nontarget'}"
+                       for spk in range(20) for k in range(10)]
+        path = tmp_path / f"{corpus}_utt2spk"
+        path.write_text("".join(f"{corpus}{spk}-e{k} {corpus}{spk}\n" for spk in range(20) for k in range(10)))
+        utt2spk.append(str(path))
+    lists["so762_test.short"] = [line for i, line in enumerate(lists["so762_test"]) if i % 10 < 5]
+    lists["so762_test.long"] = [line for i, line in enumerate(lists["so762_test"]) if i % 10 >= 5]
+    for name, lines in lists.items():
+        (trials_dir / name).write_text("\n".join(lines) + "\n")
+    exps = []
+    for variant, noise in variants.items():
+        for seed in (1, 2):
+            exp = make_exp(tmp_path, f"{variant}_s{seed}", 10.0, 12.0)
+            scored = {}
+            for name in ("so762_test", "vox1_O"):
+                labels = np.array([1 if line.endswith(" target") else 0 for line in lists[name]])
+                scored.update(zip(lists[name], labels + rng.normal(0, noise, labels.size)))
+            for number, name in enumerate(SO762_LISTS):
+                (exp / "scores" / f"{name}.cosine").write_text(
+                    "".join(f"{line.rsplit(' ', 1)[0]} {scored[line]:.6f}\n" for line in lists[name]))
+                eer = 20 * noise + number
+                (exp / "scores" / f"{name}.cosine.json").write_text(json.dumps(
+                    {"eer_percent": eer, "min_dcf": {"0.01": {"min_dcf": eer / 40}, "0.05": {"min_dcf": eer / 50}}}))
+            exps.append(exp)
+    return trials_dir, utt2spk, exps
+
+
+def test_custom_trial_lists_halves_b2_and_seed_rule(tmp_path, table_module):
+    """`table --trial-lists` with a so762_test-like list, its .short/.long halves (labelled) and
+    vox1_O: a column group, claim verdicts and interval per list; (b2) between (b) and (c), compared
+    with (b) and (a); the seed rule under the title; vox1_E nowhere."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    variants = {"tiny_conventional": 0.3, "tiny": 0.9, "tiny_freq_resolved": 0.3, "tiny_kd": 0.6}
+    trials_dir, utt2spk, exps = so762_study(tmp_path, variants, rng)
+    out = tmp_path / "table.md"
+    rule = "5 seeds per Tiny variant, 1 for (d) and (e), fixed on 2027-01-01."
+    argv = ["table", "--out", str(out), "--trials-dir", str(trials_dir), "--utt2spk", ",".join(utt2spk),
+            "--num-bootstrap", "200", "--trial-lists", " ".join(SO762_LISTS), "--seed-rule", rule]
+    for spec in SO762_LABELS:
+        argv += ["--list-label", spec]
+    assert table_module.main(argv + [str(exp) for exp in exps]) == 0
+    text = out.read_text()
+    assert text.startswith("# Comparison study on the mini corpus (cosine scoring)\n\n"
+                           f"**Seed rule (fixed before any result was seen).** {rule}\n\n| Model |")
+    assert "vox1_E" not in text
+    header = text.splitlines()[4]
+    assert ("| so762_test EER % | so762_test minDCF 0.01 | so762_test minDCF 0.05 | so762_test (short, <= 3.10 s) EER % |"
+            in header and "| so762_test (long, > 3.10 s) EER % |" in header and "| vox1_O EER % |" in header)
+    rows = [line.split(" | ")[0] for line in text.split("## EER and")[0].splitlines() if line.startswith("| (")]
+    assert rows == ["| (a) conventional BC-CMT-Tiny (2D SA)", "| (b) proposed BC-CMT-Tiny (1D SA)",
+                    "| (b2) proposed Tiny, frequency-resolved 1D attention (values per frequency bin)",
+                    "| (c) proposed Tiny + SA-map KD from (d)"]
+    # metrics per list from its own JSON: (b2) noise 0.3 -> 6.00, 7.00, 8.00, 9.00
+    b2 = next(line for line in text.splitlines() if line.startswith("| (b2)"))
+    cells = b2.split(" | ")
+    assert [cells[i].split()[0] for i in (1, 2, 5, 8, 11)] == ["1,2", "6.00", "7.00", "8.00", "9.00"]
+    # the paper's claims: a change and a verdict for every list
+    claim = next(line for line in text.splitlines() if line.startswith("| proposed Tiny vs conventional Tiny |"))
+    assert claim.count("[") == 4 and claim.endswith("| contradicted | contradicted | contradicted | contradicted |")
+    assert "- proposed Tiny vs conventional Tiny: so762_test contradicted" in text
+    assert "; so762_test (short, <= 3.10 s) contradicted" in text and "; vox1_O contradicted" in text
+    # (b2) against (b) and (a) in the comparison section, with intervals and verdicts per list
+    ablations = text.split("## Ablations with 95% confidence intervals")[1].split("## Recipe")[0]
+    assert "| Comparison (relative EER change) | so762_test [95% CI] | so762_test (short, <= 3.10 s) [95% CI] |" in ablations
+    versus_b = next(line for line in ablations.splitlines() if line.startswith("| (b2) frequency-resolved Tiny vs (b) proposed Tiny |"))
+    assert versus_b.endswith("| lower EER | lower EER | lower EER | lower EER |")
+    assert "| (b2) frequency-resolved Tiny vs (a) conventional Tiny |" in ablations
+
+
+def test_seed_rule_absent_and_claims_without_intervals_per_list(tmp_path, table_module):
+    """No --seed-rule: nothing under the title; without bootstrap the point-estimate claims have a
+    column per given list."""
+    import numpy as np
+
+    _, _, exps = so762_study(tmp_path, {"tiny_conventional": 0.3, "tiny": 0.6}, np.random.default_rng(4))
+    lists = table_module.parse_trial_lists(" ".join(SO762_LISTS), SO762_LABELS)
+    text = table_module.make_table(table_module.collect(exps, lists), {}, trial_lists=lists)
+    assert text.startswith("# Comparison study on the mini corpus (cosine scoring)\n\n| Model |")
+    assert ("| Claim (relative EER change) | Paper | ours so762_test | ours so762_test (short, <= 3.10 s) | "
+            "ours so762_test (long, > 3.10 s) | ours vox1_O |\n|---|---|---|---|---|---|") in text
+    # EERs 20 x noise + the list's position: 12-15 against 6-9
+    assert "| proposed Tiny vs conventional Tiny | -9.3% | +100.0% | +85.7% | +75.0% | +66.7% |" in text
+
+
+def test_trial_list_options_are_checked(tmp_path, table_module, capsys):
+    exp = make_exp(tmp_path, "tiny_s1", 9.0, 11.0)
+    out = str(tmp_path / "t.md")
+    assert table_module.main(["table", "--out", out, "--trial-lists", "vox1_O", "--list-label", "vox1_E=E", str(exp)]) == 1
+    assert "--list-label: 'vox1_E' is not one of --trial-lists (vox1_O)" in capsys.readouterr().err
+    assert table_module.main(["table", "--out", out, "--trial-lists", "vox1_O vox1_O", str(exp)]) == 1
+    assert "named twice" in capsys.readouterr().err
+    assert table_module.main(["table", "--out", out, "--trial-lists", " ", str(exp)]) == 1
+    assert "--trial-lists is empty" in capsys.readouterr().err
+
+
+def test_figure_styles_any_lists(tmp_path, table_module):
+    """Markers and colours by position, any number of lists, spread within a row."""
+    styles = table_module.list_styles(table_module.parse_trial_lists(" ".join(SO762_LISTS), SO762_LABELS))
+    assert [style[:2] for style in styles.values()] == [("o", "C0"), ("s", "C1"), ("^", "C2"), ("D", "C3")]
+    shifts = [style[2] for style in styles.values()]
+    assert shifts == sorted(shifts) and -0.3 <= shifts[0] and shifts[-1] <= 0.3
+    assert styles["so762_test.short"][3] == "so762_test (short, <= 3.10 s)"
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    trials_dir, utt2spk, exps = so762_study(tmp_path, {"tiny": 0.6, "tiny_freq_resolved": 0.3}, np.random.default_rng(5))
+    lists = table_module.parse_trial_lists(" ".join(SO762_LISTS), SO762_LABELS)
+    groups = table_module.collect(exps, lists)
+    changes, intervals = table_module.bootstrap_claims(groups, trials_dir, utt2spk, num_bootstrap=50, trial_lists=lists)
+    assert set(changes[("tiny_freq_resolved", "tiny")]) == set(SO762_LISTS)
+    figure = tmp_path / "intervals.png"
+    table_module.plot_intervals(groups, changes, intervals, figure, lists)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

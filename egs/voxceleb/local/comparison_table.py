@@ -6,9 +6,10 @@ Three commands:
   profile  parameters, MACs and batch-1 CPU latency of one trained model per variant, all in this
            one process; latency runs are interleaved round-robin over the models (BatchNorm folded,
            eager, --threads threads), so a load change on a shared machine hits every model alike.
-  table    the markdown table: EER / minDCF(0.01) / minDCF(0.05) on vox1_O and vox1_E (mean and
-           min-max over seeds), cost, training time, the paper's two relative-EER claims and the
-           study's cost-accuracy target, with bootstrap intervals.
+  table    the markdown table: EER / minDCF(0.01) / minDCF(0.05) on each trial list of --trial-lists
+           (default vox1_O and vox1_E; mean and min-max over seeds), cost, training time, the paper's
+           two relative-EER claims, the comparisons of (b2) and of the ablations, and the study's
+           cost-accuracy target, with bootstrap intervals.
   map-distance  how close each student's self-attention maps are to the teacher's (KL and MSE).
 
 Experiment dirs are named <variant>_s<seed> (tiny_conventional_s1, tiny_kd_s2, ...); seeds of one
@@ -18,6 +19,9 @@ Example:
   python local/comparison_table.py profile --out exp/compare/cost.json exp/compare/*_s1
   python local/comparison_table.py table --cost exp/compare/cost.json --out RESULTS_comparison.md \\
       exp/compare/*_s[0-9]*
+  python local/comparison_table.py table --trial-lists "so762_test so762_test.short vox1_O" \\
+      --list-label "so762_test.short=so762_test (short, <= 3.10 s)" \\
+      --utt2spk data/so762_test/utt2spk,data/voxceleb1_test/utt2spk --out RESULTS_so762.md exp/compare_so762/*_s[0-9]*
 """
 
 import argparse
@@ -30,13 +34,14 @@ from pathlib import Path
 
 import yaml
 
-TRIAL_LISTS = ("vox1_O", "vox1_E")
+DEFAULT_TRIAL_LISTS = ("vox1_O", "vox1_E")  # table --trial-lists; every function takes its own lists
 METRICS = (("eer", "EER %"), ("dcf01", "minDCF 0.01"), ("dcf05", "minDCF 0.05"))
 
 # Known variants: label in the table and the paper's letter.
 VARIANT_LABELS = {
     "tiny_conventional": "(a) conventional BC-CMT-Tiny (2D SA)",
     "tiny": "(b) proposed BC-CMT-Tiny (1D SA)",
+    "tiny_freq_resolved": "(b2) proposed Tiny, frequency-resolved 1D attention (values per frequency bin)",
     "tiny_kd": "(c) proposed Tiny + SA-map KD from (d)",
     "base": "(d) proposed BC-CMT-Base (teacher)",
     "ecapa_c512": "(e) ECAPA-TDNN C=512",
@@ -47,6 +52,12 @@ VARIANT_ORDER = list(VARIANT_LABELS)
 PAPER_CLAIMS = (
     ("tiny", "tiny_conventional", -9.3, "proposed Tiny vs conventional Tiny"),
     ("tiny_kd", "tiny", -15.5, "KD Tiny vs proposed Tiny (no KD)"),
+)
+
+# Comparisons of a known variant with others (the ablation section): (new, old, what).
+VARIANT_COMPARISONS = (
+    ("tiny_freq_resolved", "tiny", "(b2) frequency-resolved Tiny vs (b) proposed Tiny"),
+    ("tiny_freq_resolved", "tiny_conventional", "(b2) frequency-resolved Tiny vs (a) conventional Tiny"),
 )
 
 # The study's cost-accuracy target (issue 14): (new, reference, the largest relative EER change of
@@ -64,6 +75,42 @@ class TableError(Exception):
     """A missing or malformed input, named by its file."""
 
 
+def trial_list_labels(trial_lists=None):
+    """``{name: label}`` of trial lists given as names (label = name) or as such a mapping already;
+    None: DEFAULT_TRIAL_LISTS. The name picks the files, the label is what the table prints.
+
+    >>> trial_list_labels(["so762_test", "vox1_O"])
+    {'so762_test': 'so762_test', 'vox1_O': 'vox1_O'}
+    """
+    if trial_lists is None:
+        trial_lists = DEFAULT_TRIAL_LISTS
+    if isinstance(trial_lists, dict):
+        return dict(trial_lists)
+    return {name: name for name in trial_lists}
+
+
+def parse_trial_lists(names, label_specs=()):
+    """The table's ``--trial-lists "A B"`` and ``--list-label NAME=LABEL`` options as ``{name: label}``.
+
+    >>> parse_trial_lists("so762_test so762_test.short", ["so762_test.short=so762_test (short, <= 3.10 s)"])
+    {'so762_test': 'so762_test', 'so762_test.short': 'so762_test (short, <= 3.10 s)'}
+    """
+    lists = names.split()
+    if not lists:
+        raise TableError("--trial-lists is empty")
+    if len(set(lists)) != len(lists):
+        raise TableError(f"--trial-lists: a list is named twice in {names!r}")
+    labels = trial_list_labels(lists)
+    for spec in label_specs:
+        name, sep, label = spec.partition("=")
+        if not sep or not label.strip():
+            raise TableError(f"--list-label: {spec!r} is not LIST=LABEL")
+        if name not in labels:
+            raise TableError(f"--list-label: {name!r} is not one of --trial-lists ({' '.join(lists)})")
+        labels[name] = label.strip()
+    return labels
+
+
 def split_exp_name(exp_dir):
     """``exp/compare/tiny_kd_s2`` -> ``("tiny_kd", 2)``.
 
@@ -76,10 +123,10 @@ def split_exp_name(exp_dir):
     return match["variant"], int(match["seed"])
 
 
-def read_metrics(exp_dir):
+def read_metrics(exp_dir, trial_lists=None):
     """``{trials: {"eer": %, "dcf01": .., "dcf05": ..}}`` from the cosine metrics JSONs present."""
     result = {}
-    for trials in TRIAL_LISTS:
+    for trials in trial_list_labels(trial_lists):
         path = Path(exp_dir) / "scores" / f"{trials}.cosine.json"
         if not path.is_file():
             continue
@@ -128,12 +175,14 @@ def read_recipe(exp_dir):
     return yaml.safe_load(path.read_text()) or {}
 
 
-def collect(exp_dirs):
-    """Group experiment dirs by variant: ``{variant: [{"seed", "exp", "metrics", "training"}]}``."""
+def collect(exp_dirs, trial_lists=None):
+    """Group experiment dirs by variant: ``{variant: [{"seed", "exp", "metrics", "training"}]}``
+    (metrics of ``trial_lists``)."""
     groups = {}
     for exp_dir in exp_dirs:
         variant, seed = split_exp_name(exp_dir)
-        groups.setdefault(variant, []).append({"seed": seed, "exp": str(exp_dir), "metrics": read_metrics(exp_dir),
+        groups.setdefault(variant, []).append({"seed": seed, "exp": str(exp_dir),
+                                               "metrics": read_metrics(exp_dir, trial_lists),
                                                "training": read_training(exp_dir), "config": read_recipe(exp_dir)})
     for runs in groups.values():
         runs.sort(key=lambda run: run["seed"])
@@ -234,14 +283,17 @@ def variant_label(variant, runs, reference_runs=None):
 
 
 def ablation_comparisons(groups):
-    """``(new, old, what)`` for every ablation in ``groups``: a KD ablation against the proposed Tiny
-    without KD; a model ablation against the proposed Tiny and against the conventional Tiny (which
-    of the two it moves towards says which change matters).
+    """``(new, old, what)`` for VARIANT_COMPARISONS and every ablation in ``groups``: (b2) against
+    the proposed and the conventional Tiny; a KD ablation against the proposed Tiny without KD; a
+    model ablation against the proposed Tiny and against the conventional Tiny (which of the two it
+    moves towards says which change matters).
 
     >>> ablation_comparisons({"tiny_conventional": [], "tiny": [], "tiny_ffn_depthwise": []})
     [('tiny_ffn_depthwise', 'tiny', "ablation 'ffn_depthwise' vs (b) proposed Tiny"), ('tiny_ffn_depthwise', 'tiny_conventional', "ablation 'ffn_depthwise' vs (a) conventional Tiny")]
+    >>> [c[:2] for c in ablation_comparisons({"tiny": [], "tiny_freq_resolved": []})]
+    [('tiny_freq_resolved', 'tiny')]
     """
-    comparisons = []
+    comparisons = [c for c in VARIANT_COMPARISONS if c[0] in groups]
     for variant in groups:
         if variant in VARIANT_LABELS:
             continue
@@ -270,15 +322,16 @@ def format_change(change):
     return "-" if change is None else f"{change.change:+.1%} [{change.low:+.1%}, {change.high:+.1%}]"
 
 
-def claim_sentences(groups):
-    """One row per paper claim (ours on vox1_O and vox1_E vs the paper) and a plain sentence."""
+def claim_sentences(groups, trial_lists=None):
+    """One row per paper claim (ours on each trial list vs the paper) and a plain sentence."""
+    labels = trial_list_labels(trial_lists)
     rows, sentences = [], []
     for new, old, paper, what in PAPER_CLAIMS:
         if new not in groups or old not in groups:
             sentences.append(f"- {what}: not measured (missing {new if new not in groups else old}).")
             continue
         changes = {}
-        for trials in TRIAL_LISTS:
+        for trials in labels:
             new_eer = metric_values(groups[new], trials, "eer")
             old_eer = metric_values(groups[old], trials, "eer")
             if new_eer and old_eer:
@@ -287,10 +340,10 @@ def claim_sentences(groups):
         if not changes:
             sentences.append(f"- {what}: no metrics yet.")
             continue
-        cells = [f"{changes[t][0]:+.1f}%" if t in changes else "-" for t in TRIAL_LISTS]
+        cells = [f"{changes[t][0]:+.1f}%" if t in changes else "-" for t in labels]
         rows.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells) + " |")
-        same = [t for t, (change, _) in changes.items() if change < 0]
-        overlap = [t for t, (_, overlaps) in changes.items() if overlaps]
+        same = [labels[t] for t, (change, _) in changes.items() if change < 0]
+        overlap = [labels[t] for t, (_, overlaps) in changes.items() if overlaps]
         if len(same) == len(changes):
             verdict = "reproduces the paper's direction (lower EER)"
         elif same:
@@ -326,10 +379,11 @@ def _aligned_runs(runs, trials_name, trials):
     return arrays
 
 
-def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed=0):
-    """``{(new, old): {trials: Change}}`` (the paper's claims and the ablations) and ``{variant:
-    {trials: Interval}}``: relative EER changes and EERs with 95% intervals from a bootstrap over
-    the trial list's speakers and the seeds (bccmt_tools/backend/significance.py)."""
+def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed=0, trial_lists=None):
+    """``{(new, old): {trials: Change}}`` (the paper's claims, the ablations, the targets) and
+    ``{variant: {trials: Interval}}`` for each of ``trial_lists`` (files in ``trials_dir``):
+    relative EER changes and EERs with 95% intervals from a bootstrap over the trial list's
+    speakers and the seeds (bccmt_tools/backend/significance.py)."""
     import numpy as np
 
     from bccmt_tools.backend.significance import eer_interval, relative_eer_change
@@ -341,7 +395,7 @@ def bootstrap_claims(groups, trials_dir, utt2spk_paths, num_bootstrap=2000, seed
         if Path(path).is_file():
             spk_of.update(read_utt2spk(path))
     changes, intervals = {}, {}
-    for trials_name in TRIAL_LISTS:
+    for trials_name in trial_list_labels(trial_lists):
         path = Path(trials_dir) / trials_name
         if not path.is_file():
             continue
@@ -389,66 +443,68 @@ def macs_ratio(cost, new, old):
         return None
 
 
-def target_section(changes, cost):
+def target_section(changes, cost, trial_lists=None):
     """Markdown: each target of TARGETS that both models were measured for, with its verdicts."""
+    labels = trial_list_labels(trial_lists)
     rows = [target for target in TARGETS if changes.get(target[:2])]
     if not rows:
         return []
     lines = ["## Targets", "",
-             "| Target | " + " | ".join(f"EER change {t} [95% CI]" for t in TRIAL_LISTS) + " | MACs ratio 1 s | "
-             + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
-             "|---|" + "---|" * (2 * len(TRIAL_LISTS) + 1)]
+             "| Target | " + " | ".join(f"EER change {t} [95% CI]" for t in labels.values()) + " | MACs ratio 1 s | "
+             + " | ".join(f"Verdict {t}" for t in labels.values()) + " |",
+             "|---|" + "---|" * (2 * len(labels) + 1)]
     sentences = []
     for new, old, limit, max_macs, what in rows:
         found = changes[(new, old)]
         ratio = macs_ratio(cost, new, old)
-        cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
-        verdicts = {t: target_verdict(c, limit) for t in TRIAL_LISTS if (c := found.get(t))}
+        cells = [format_change(found.get(t)) for t in labels]
+        verdicts = {t: target_verdict(c, limit) for t in labels if (c := found.get(t))}
         cost_met = ratio is not None and ratio < max_macs
-        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
+        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in labels]
         lines.append(f"| {what} | " + " | ".join(cells) + f" | {'-' if ratio is None else f'1/{1 / ratio:.1f}'} | "
                      + " | ".join(words) + " |")
         cost_words = ("not profiled" if ratio is None else
                       f"1/{1 / ratio:.1f} of the MACs, {'under' if cost_met else 'not under'} 1/{1 / max_macs:.0f}")
-        sentences.append(f"- {what}: " + "; ".join(f"{t} {text}" for t, text in verdicts.items())
+        sentences.append(f"- {what}: " + "; ".join(f"{labels[t]} {text}" for t, text in verdicts.items())
                          + f"; cost: {cost_words}.")
     return lines + [""] + sentences + [""]
 
 
-def interval_section(groups, changes, intervals, num_bootstrap, cost=None):
-    """Markdown: EER per variant and the paper's claims as relative changes with 95% intervals; the
-    targets (TARGETS) when their models are in ``groups``."""
+def interval_section(groups, changes, intervals, num_bootstrap, cost=None, trial_lists=None):
+    """Markdown: EER per variant and the paper's claims as relative changes with 95% intervals on
+    each trial list; the ablations and the targets (TARGETS) when their models are in ``groups``."""
     from bccmt_tools.backend.significance import verdict
 
+    labels = trial_list_labels(trial_lists)
     lines = ["## EER and the paper's claims with 95% confidence intervals", "",
              f"Intervals: percentile bootstrap ({num_bootstrap} replicates) that resamples the trial list's "
              "enrolment speakers and each model's training seeds together "
              "(`bccmt compare-systems` computes the same for any two systems).", "",
-             "| Model | Seeds | " + " | ".join(f"{t} EER % [95% CI]" for t in TRIAL_LISTS) + " |",
-             "|---|---|" + "---|" * len(TRIAL_LISTS)]
+             "| Model | Seeds | " + " | ".join(f"{t} EER % [95% CI]" for t in labels.values()) + " |",
+             "|---|---|" + "---|" * len(labels)]
     for variant, runs in groups.items():
         cells = []
-        for trials in TRIAL_LISTS:
+        for trials in labels:
             ci = intervals.get(variant, {}).get(trials)
             cells.append(f"{100 * ci.value:.2f} [{100 * ci.low:.2f}, {100 * ci.high:.2f}]" if ci else "-")
         lines.append(f"| {variant_label(variant, runs, groups.get('tiny'))} | {len(runs)} | " + " | ".join(cells) + " |")
-    lines += ["", "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t} [95% CI]" for t in TRIAL_LISTS)
-              + " | " + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
-              "|---|---|" + "---|" * (2 * len(TRIAL_LISTS))]
+    lines += ["", "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t} [95% CI]" for t in labels.values())
+              + " | " + " | ".join(f"Verdict {t}" for t in labels.values()) + " |",
+              "|---|---|" + "---|" * (2 * len(labels))]
     sentences = []
     for new, old, paper, what in PAPER_CLAIMS:
         found = changes.get((new, old))
         if not found:
-            lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in TRIAL_LISTS)
-                         + " | not measured" * len(TRIAL_LISTS) + " |")
+            lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join("-" for _ in labels)
+                         + " | not measured" * len(labels) + " |")
             continue
-        cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
-        verdicts = {t: verdict(c, expected=paper / 100) for t in TRIAL_LISTS if (c := found.get(t))}
-        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in TRIAL_LISTS]
+        cells = [format_change(found.get(t)) for t in labels]
+        verdicts = {t: verdict(c, expected=paper / 100) for t in labels if (c := found.get(t))}
+        words = [verdicts[t].split(":")[0] if t in verdicts else "-" for t in labels]
         lines.append(f"| {what} | {paper:+.1f}% | " + " | ".join(cells + words) + " |")
         paper_fits = {t: found[t].low <= paper / 100 <= found[t].high for t in verdicts}
         sentences.append(f"- {what}: " + "; ".join(
-            f"{t} {text} (the paper's {paper:+.1f}% is {'inside' if paper_fits[t] else 'outside'} it)"
+            f"{labels[t]} {text} (the paper's {paper:+.1f}% is {'inside' if paper_fits[t] else 'outside'} it)"
             for t, text in verdicts.items()) + ".")
     lines += [""] + sentences + [""]
     ablations = [(new, old, what) for new, old, what in ablation_comparisons(groups) if changes.get((new, old))]
@@ -456,16 +512,16 @@ def interval_section(groups, changes, intervals, num_bootstrap, cost=None):
         lines += ["## Ablations with 95% confidence intervals", "",
                   "Each ablation changes one choice of the proposed Tiny (or of its KD) with the recipe unchanged; "
                   "a negative change is a lower EER than the model it is compared with.", "",
-                  "| Comparison (relative EER change) | " + " | ".join(f"{t} [95% CI]" for t in TRIAL_LISTS)
-                  + " | " + " | ".join(f"Verdict {t}" for t in TRIAL_LISTS) + " |",
-                  "|---|" + "---|" * (2 * len(TRIAL_LISTS))]
+                  "| Comparison (relative EER change) | " + " | ".join(f"{t} [95% CI]" for t in labels.values())
+                  + " | " + " | ".join(f"Verdict {t}" for t in labels.values()) + " |",
+                  "|---|" + "---|" * (2 * len(labels))]
         for new, old, what in ablations:
             found = changes[(new, old)]
-            cells = [format_change(found.get(t)) for t in TRIAL_LISTS]
-            words = [verdict(c).split(":")[0] if (c := found.get(t)) else "-" for t in TRIAL_LISTS]
+            cells = [format_change(found.get(t)) for t in labels]
+            words = [verdict(c).split(":")[0] if (c := found.get(t)) else "-" for t in labels]
             lines.append(f"| {what} | " + " | ".join(cells + words) + " |")
         lines.append("")
-    return lines + target_section(changes, cost or {})
+    return lines + target_section(changes, cost or {}, labels)
 
 
 def _spread_overlap(a, b):
@@ -513,18 +569,23 @@ def recipe_summary(groups):
     return values, disagree
 
 
-def make_table(groups, cost, machine="", commands=(), data_note="", intervals_lines=()):
-    """The whole markdown document as a string."""
+def make_table(groups, cost, machine="", commands=(), data_note="", intervals_lines=(), trial_lists=None,
+               seed_rule=""):
+    """The whole markdown document as a string: a column group per trial list (``trial_lists``:
+    names or ``{name: label}``); ``seed_rule``: a paragraph under the title (none when empty)."""
+    labels = trial_list_labels(trial_lists)
     lines = ["# Comparison study on the mini corpus (cosine scoring)", ""]
+    if seed_rule:
+        lines += [f"**Seed rule (fixed before any result was seen).** {seed_rule}", ""]
     header = ["Model", "Seeds"]
-    for trials in TRIAL_LISTS:
+    for trials in labels.values():
         header += [f"{trials} {name}" for _, name in METRICS]
     header += ["Params", "MMACs 1 s", "CPU ms 1 s", "CPU ms 10 s", "Train min/run", "Final train acc"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for variant, runs in groups.items():
         row = [variant_label(variant, runs, groups.get("tiny")), ",".join(str(run["seed"]) for run in runs)]
-        for trials in TRIAL_LISTS:
+        for trials in labels:
             for key, _ in METRICS:
                 row.append(format_stat(metric_values(runs, trials, key), 2 if key == "eer" else 3))
         row += format_cost(cost, variant)
@@ -542,9 +603,10 @@ def make_table(groups, cost, machine="", commands=(), data_note="", intervals_li
     if intervals_lines:  # the claims with intervals and verdicts; the point-estimate section would repeat them
         lines += list(intervals_lines)
     else:
-        rows, sentences = claim_sentences(groups)
-        lines += ["## The paper's claims", "", "| Claim (relative EER change) | Paper | ours vox1_O | ours vox1_E |",
-                  "|---|---|---|---|"] + rows + [""] + sentences + [""]
+        rows, sentences = claim_sentences(groups, labels)
+        lines += ["## The paper's claims", "",
+                  "| Claim (relative EER change) | Paper | " + " | ".join(f"ours {t}" for t in labels.values()) + " |",
+                  "|---|---|" + "---|" * len(labels)] + rows + [""] + sentences + [""]
 
     values, disagree = recipe_summary(groups)
     lines += ["## Recipe (identical for every model)", ""]
@@ -686,20 +748,36 @@ def short_label(variant):
     return f"({'c' if ablation_of(variant)[0] else 'b'}') {variant}"
 
 
-def _draw_rows(axes, rows, field):
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def list_styles(trial_lists):
+    """``{name: (marker, colour, row shift, label)}``: each trial list's style by its position, the
+    lists spread over at most 0.6 of a row, in the order given.
+
+    >>> list_styles(["vox1_O", "vox1_E"])["vox1_E"]
+    ('s', 'C1', 0.12, 'vox1_E')
+    """
+    labels = trial_list_labels(trial_lists)
+    count = len(labels)
+    step = min(0.24, 0.6 / (count - 1)) if count > 1 else 0.0
+    return {name: (MARKERS[i % len(MARKERS)], f"C{i % 10}", round((i - (count - 1) / 2) * step, 6), label)
+            for i, (name, label) in enumerate(labels.items())}
+
+
+def _draw_rows(axes, rows, field, trial_lists=None):
     """One row per entry of ``rows`` (``{trials: Interval or Change}``): the estimate ``field`` of
-    each trial list with its interval, in percent, vox1_O just above vox1_E."""
-    styles = {"vox1_O": ("o", "tab:blue", -0.12), "vox1_E": ("s", "tab:orange", 0.12)}
+    each trial list with its interval, in percent, the lists one above the other in their order."""
     for row, found in enumerate(rows):
-        for trials, (marker, color, shift) in styles.items():
+        for trials, (marker, color, shift, label) in list_styles(trial_lists).items():
             estimate = found.get(trials)
             if estimate:
                 value = getattr(estimate, field)
                 axes.errorbar(100 * value, row + shift, xerr=[[100 * (value - estimate.low)], [100 * (estimate.high - value)]],
-                              fmt=marker, color=color, capsize=3, label=trials if row == 0 else None)
+                              fmt=marker, color=color, capsize=3, label=label if row == 0 else None)
 
 
-def plot_intervals(groups, changes, intervals, path):
+def plot_intervals(groups, changes, intervals, path, trial_lists=None):
     """Two panels to ``path``: each model's EER with its 95% interval per trial list, and each
     comparison (the paper's claims, the ablations, the targets) as a relative EER change with its
     interval, the paper's figure and a target's limit marked. Needs matplotlib (the ``plot`` extra)."""
@@ -718,14 +796,15 @@ def plot_intervals(groups, changes, intervals, path):
         raise TableError("--figure: no model has score files for the intervals")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 0.5 * max(len(variants), len(comparisons)) + 2.2),
                                          gridspec_kw={"width_ratios": [1, 1.25]})
-    _draw_rows(left, [intervals[variant] for variant in variants], "value")
+    ncol = min(max(len(trial_list_labels(trial_lists)), 2), 3)  # legend columns
+    _draw_rows(left, [intervals[variant] for variant in variants], "value", trial_lists)
     left.set_yticks(range(len(variants)), [f"{short_label(v)} ({len(groups[v])} seed{'s' * (len(groups[v]) > 1)})"
                                            for v in variants])
     left.set_ylim(len(variants) - 0.5, -0.5)
     left.set_xlabel("EER % (cosine), 95% interval")
     left.grid(True, axis="x", color="0.9")
-    left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
-    _draw_rows(right, [changes[(new, old)] for new, old, *_ in comparisons], "change")
+    left.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False)
+    _draw_rows(right, [changes[(new, old)] for new, old, *_ in comparisons], "change", trial_lists)
     marked = set()
     for row, (_new, _old, _what, paper, limit) in enumerate(comparisons):
         if paper is not None:
@@ -741,7 +820,7 @@ def plot_intervals(groups, changes, intervals, path):
     right.set_ylim(len(comparisons) - 0.5, -0.5)
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
-    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False)
     finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
 
 
@@ -777,7 +856,14 @@ def main(argv=None):
     tab.add_argument("--map-distance", help="JSON of the map-distance command (a table section)")
     tab.add_argument("--notes", help="markdown file appended at the end (e.g. what was tried)")
     tab.add_argument("--data-note", default="", help="one line describing the training and test data")
-    tab.add_argument("--trials-dir", default="data/trials", help="where vox1_O / vox1_E live (for the intervals)")
+    tab.add_argument("--trial-lists", default=" ".join(DEFAULT_TRIAL_LISTS),
+                     help="space-separated trial lists in table order: files in --trials-dir, scores "
+                          "EXP/scores/LIST.cosine[.json] (default: %(default)s)")
+    tab.add_argument("--list-label", action="append", default=[], metavar="LIST=LABEL",
+                     help="the table's name of a trial list (default: its name); repeatable")
+    tab.add_argument("--seed-rule", default="", metavar="TEXT",
+                     help="the rule that fixed the seeds, printed under the title (default: none)")
+    tab.add_argument("--trials-dir", default="data/trials", help="where the trial lists live (for the intervals)")
     tab.add_argument("--utt2spk", default="data/voxceleb1_test/utt2spk,data/voxceleb1_dev/utt2spk",
                      help="comma-separated utt2spk files giving the trial lists' speakers (bootstrap)")
     tab.add_argument("--num-bootstrap", type=int, default=2000, help="bootstrap replicates (0: no intervals)")
@@ -800,15 +886,17 @@ def main(argv=None):
                 except (OSError, ValueError) as exc:
                     raise TableError(f"{args.cost}: cannot read the cost JSON ({exc})") from None
             commands = Path(args.commands).read_text().splitlines() if args.commands else ()
-            groups = collect(args.exp_dirs)
+            lists = parse_trial_lists(args.trial_lists, args.list_label)
+            groups = collect(args.exp_dirs, lists)
             intervals_lines = ()
             if args.num_bootstrap > 0:
                 changes, intervals = bootstrap_claims(groups, args.trials_dir, args.utt2spk.split(","),
-                                                      args.num_bootstrap)
-                intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap, cost)
+                                                      args.num_bootstrap, trial_lists=lists)
+                intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap, cost, lists)
                 if args.figure:
-                    plot_intervals(groups, changes, intervals, args.figure)
-            text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines)
+                    plot_intervals(groups, changes, intervals, args.figure, lists)
+            text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines, lists,
+                              args.seed_rule)
             if args.map_distance and Path(args.map_distance).is_file():
                 text += format_map_distance(json.loads(Path(args.map_distance).read_text()))
             if args.notes and Path(args.notes).is_file():

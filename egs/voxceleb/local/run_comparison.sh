@@ -2,10 +2,12 @@
 # The paper's comparisons, measured: one identical training recipe (conf/train/compare_*.yaml) for
 #   (a) conventional BC-CMT-Tiny      tiny_conventional_s<seed>   (one run per --seeds)
 #   (b) proposed BC-CMT-Tiny          tiny_s<seed>
+#   (b2) (b), frequency-resolved 1D attention  tiny_freq_resolved_s<seed>  (only when named in --variants)
 #   (c) (b) + SA-map KD from (d)      tiny_kd_s<seed>
 #   (d) proposed BC-CMT-Base          base_s<first seed>          (the KD teacher)
 #   (e) ECAPA-TDNN C=512              ecapa_c512_s<first seed>
-# then cosine scoring of vox1_O and vox1_E and one markdown table (local/comparison_table.py).
+# then cosine scoring of the trial lists of --test-lists (default vox1_O and vox1_E) and one
+# markdown table (local/comparison_table.py).
 #
 #   local/run_comparison.sh --jobs 2                          # everything (run from egs/voxceleb)
 #   local/run_comparison.sh --stage 3 --stop-stage 4          # back-end and table only
@@ -16,19 +18,32 @@
 #   local/run_comparison.sh --variants "tiny ecapa_c512" --kd-ablations \
 #       "ecapa_emb:kd.teacher=exp/compare/ecapa_c512_s1,kd.attention.weight=0,kd.embedding.weight=1.0"
 #       # a KD ablation with its own teacher (kd.teacher): it waits for that teacher instead of (d)
+#   local/run_comparison.sh --stage 2 --stop-stage 4 --config-dir conf/train/compare_so762 \
+#       --exp-root exp/compare_so762 --train-data data/train_sp --table RESULTS_comparison_so762.md \
+#       --test-lists "so762_test vox1_O" --split-by-length so762_test   # the sentence-length study
+#
+# Test lists (--test-lists): data/trials/NAME, embedded from vox1_O: data/voxceleb1_test;
+# vox1_E, vox1_H: data/voxceleb1_test + data/voxceleb1_dev (merged into the embeddings set
+# voxceleb1); any other NAME: data/NAME. Scores: EXP/scores/NAME.cosine (+ .json). The first list
+# decides which models are in the table (stage 4: those with its metrics).
+# --split-by-length "NAME ...": lists of --test-lists that are also scored in two halves,
+# data/trials/NAME.short and NAME.long (made once by local/split_trials_by_length.py: a trial's
+# length is its shorter utterance's; at or below the median -> .short), from the same embeddings.
 #
 # Stages:
 #   1  training, --jobs K at a time (each --num-threads 1); the teacher (d) is queued first and the
 #      KD students (c) start once their teacher is trained and averaged; each model's last --num-avg
 #      checkpoints are averaged into <exp>/avg_model.pt
 #   2  (with --wait-trained true: beside a running stage 1, each model once trained)
-#      embeddings of data/voxceleb1_test and data/voxceleb1_dev, and of --mean-utts-per-spk
-#      utterances per training speaker for the mean subtracted before cosine scoring (as
-#      local/make_embeddings.sh does with the training mean)
-#   3  cosine scores of data/trials/vox1_O and vox1_E, metrics JSON (EER, minDCF 0.01/0.05)
+#      embeddings of the data dirs of --test-lists (default data/voxceleb1_test and
+#      data/voxceleb1_dev), and of --mean-utts-per-spk utterances per training speaker for the mean
+#      subtracted before cosine scoring (as local/make_embeddings.sh does with the training mean)
+#   3  the --split-by-length halves of their lists (once); cosine scores of every list and half,
+#      metrics JSON (EER, minDCF 0.01/0.05)
 #   4  parameters, MACs and interleaved single-process CPU latency of every model; distance of
-#      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md)
-#      and the intervals drawn to --figure (default figures/compare_intervals.png)
+#      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md;
+#      a column group per list and half, the data described from the data dirs, --seed-rule under
+#      the title) and the intervals drawn to --figure (default figures/compare_intervals.png)
 # Paths in options are relative to egs/voxceleb (the script changes to it).
 # Re-runnable: `bccmt train --resume` skips finished training; finished embeddings, scores and
 # metrics are skipped (they are written under temporary names first).
@@ -44,7 +59,10 @@ train_data=data/train       # training data dir (stage 4 of run.sh)
 exp_root=exp/compare        # one exp dir per model and seed below it
 config_dir=conf/train       # where compare_*.yaml live
 mean_utts_per_spk=4         # training utterances per speaker embedded for the cosine mean
-variants="tiny_conventional tiny tiny_kd base ecapa_c512"   # which of (a)-(e) to run
+variants="tiny_conventional tiny tiny_kd base ecapa_c512"   # which of (a)-(e) to run (also: tiny_freq_resolved, (b2))
+test_lists="vox1_O vox1_E"  # trial lists scored (data/trials/NAME); the first decides which models are in the table
+split_by_length=            # lists of --test-lists also scored as NAME.short / NAME.long (split at the median length)
+seed_rule=                  # stage 4: the rule that fixed the seeds before any result, printed under the title
 kd_ablations=""             # extra KD students: "NAME:key=value[,key=value] ..." -> tiny_kd_NAME_s<seed>
 model_ablations=""          # proposed Tiny with one choice changed: "NAME:key=value[,...] ..." -> tiny_NAME_s<seed>
 ablation_seeds=""           # seeds of the ablations (default: the first of --seeds)
@@ -59,7 +77,8 @@ device=                     # training device (default: cpu, or cuda with --pres
 extra_sets=                 # extra --set KEY=VALUE for every training, comma-separated (e.g. trainer.epochs=1)
 help_message="Usage: $0 [options]
 Train conventional Tiny, proposed Tiny, KD Tiny, Base and ECAPA-TDNN C=512 with one recipe
-(conf/train/compare_*.yaml), score vox1_O and vox1_E with cosine, write the comparison table.
+(conf/train/compare_*.yaml), score --test-lists (default vox1_O and vox1_E) with cosine, write the
+comparison table.
  e.g.: $0 --jobs 2 --seeds \"1 2\""
 
 # Sourced before the cd below: parse_options.sh reads this script's option list through $0.
@@ -92,9 +111,19 @@ first_seed=${seeds%% *}
 : "${notes:=$exp_root/notes.md}"
 : "${ablation_seeds:=$first_seed}"
 for v in $variants; do
-  case "$v" in tiny_conventional|tiny|tiny_kd|base|ecapa_c512) ;;
-    *) die "--variants: unknown variant '$v' (have: tiny_conventional tiny tiny_kd base ecapa_c512)" ;;
+  case "$v" in tiny_conventional|tiny|tiny_freq_resolved|tiny_kd|base|ecapa_c512) ;;
+    *) die "--variants: unknown variant '$v' (have: tiny_conventional tiny tiny_freq_resolved tiny_kd base ecapa_c512)" ;;
   esac
+done
+read -r -a lists <<< "$test_lists"
+[ ${#lists[@]} -gt 0 ] || die "--test-lists is empty"
+for list in "${lists[@]}"; do
+  [[ "$list" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || die "--test-lists: '$list' is not a trial list name"
+  [[ "$list" != *.short && "$list" != *.long ]] || die "--test-lists: '$list': halves come from --split-by-length"
+  [ "$(printf '%s\n' "${lists[@]}" | grep -cxF -- "$list")" -eq 1 ] || die "--test-lists: '$list' is named twice"
+done
+for list in $split_by_length; do
+  [[ " $test_lists " == *" $list "* ]] || die "--split-by-length: '$list' is not one of --test-lists ($test_lists)"
 done
 for option in kd_ablations model_ablations; do
   for spec in ${!option}; do
@@ -107,6 +136,31 @@ mkdir -p "$log_dir"
 
 stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 has_variant() { [[ " $variants " == *" $1 "* ]]; }
+
+list_data_dirs() {  # list_data_dirs LIST: the data dir(s) of a test list's utterances
+  case "$1" in
+    vox1_O) echo data/voxceleb1_test ;;
+    vox1_E|vox1_H) echo data/voxceleb1_test data/voxceleb1_dev ;;
+    *) echo "data/$1" ;;
+  esac
+}
+
+list_embeddings() {  # list_embeddings LIST: the set EXP/embeddings/SET it is scored with (a half: its list's)
+  case "$1" in
+    *.short|*.long) list_embeddings "${1%.*}" ;;
+    vox1_O) echo voxceleb1_test ;;
+    vox1_E|vox1_H) echo voxceleb1 ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# The data dirs to embed (each once, in order) and the lists scored: each test list, then its halves.
+mapfile -t data_dirs < <(for list in "${lists[@]}"; do list_data_dirs "$list"; done | tr ' ' '\n' | awk '!seen[$0]++')
+scored_lists=()
+for list in "${lists[@]}"; do
+  scored_lists+=("$list")
+  [[ " $split_by_length " != *" $list "* ]] || scored_lists+=("$list.short" "$list.long")
+done
 
 # Jobs of stage 1, one line each: "NAME CONFIG SEED TEACHER SET_OPTIONS" (TEACHER: the teacher's exp
 # dir or -; SET_OPTIONS: comma list or -)
@@ -121,6 +175,9 @@ job_list() {
   done
   for s in $seeds; do
     has_variant tiny && echo "tiny_s$s $config_dir/compare_tiny.yaml $s - -"
+  done
+  for s in $seeds; do
+    has_variant tiny_freq_resolved && echo "tiny_freq_resolved_s$s $config_dir/compare_tiny_freq_resolved.yaml $s - -"
   done
   for s in $seeds; do
     has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s $teacher -"
@@ -187,6 +244,7 @@ run_training() {  # a queue of job_list with --jobs slots; a KD job waits for it
   declare -A pid_of=()
   for job in "${pending[@]}"; do
     read -r -a line <<< "$job"
+    [ -f "${line[1]}" ] || die "${line[1]} is missing (the config of ${line[0]}; --config-dir $config_dir)"
     [ "${line[3]}" = - ] || [ "$(teacher_state "${line[3]}")" != missing ] \
       || die "${line[0]} needs the teacher ${line[3]}/avg_model.pt (add its variant to --variants or train it first)"
   done
@@ -284,10 +342,10 @@ embed_model() {  # embed_model NAME
   local name=$1 exp=$exp_root/$1 emb=$exp_root/$1/embeddings mean_data=$exp_root/train_mean_subset
   [ -f "$exp/avg_model.pt" ] || die "$exp/avg_model.pt is missing: run stage 1 first"
   echo "$(date '+%F %T') embeddings of $name"
-  embed "$exp" data/voxceleb1_test "$emb/voxceleb1_test"
-  embed "$exp" data/voxceleb1_dev "$emb/voxceleb1_dev"
+  local dir
+  for dir in "${data_dirs[@]}"; do embed "$exp" "$dir" "$emb/${dir##*/}"; done
   embed "$exp" "$mean_data" "$emb/train_mean_subset"
-  if [ ! -f "$emb/voxceleb1/xvector.scp" ]; then
+  if [[ " ${scored_lists[*]} " == *" vox1_"[EH]" "* ]] && [ ! -f "$emb/voxceleb1/xvector.scp" ]; then
     mkdir -p "$emb/voxceleb1"
     cat "$emb/voxceleb1_test/xvector.scp" "$emb/voxceleb1_dev/xvector.scp" | LC_ALL=C sort -k1,1 \
       > "$emb/voxceleb1/.xvector.scp.tmp" && mv "$emb/voxceleb1/.xvector.scp.tmp" "$emb/voxceleb1/xvector.scp"
@@ -300,15 +358,13 @@ embed_model() {  # embed_model NAME
   fi
 }
 
-score_model() {  # score_model NAME
+score_model() {  # score_model NAME: every list of scored_lists
   local name=$1 exp=$exp_root/$1 trials table scores=$exp_root/$1/scores
   mkdir -p "$scores"
-  for trials in vox1_O vox1_E; do
+  for trials in "${scored_lists[@]}"; do
     [ -f "data/trials/$trials" ] || die "data/trials/$trials is missing: run run.sh stage 1 first"
-    case "$trials" in
-      vox1_O) table=scp:$exp/embeddings/voxceleb1_test/xvector.scp ;;
-      *) table=scp:$exp/embeddings/voxceleb1/xvector.scp ;;
-    esac
+    table=scp:$exp/embeddings/$(list_embeddings "$trials")/xvector.scp
+    [ -f "${table#scp:}" ] || die "${table#scp:} is missing (embeddings for $trials): run stage 2 first"
     [ -f "$scores/$trials.cosine.json" ] && continue
     bccmt score --method cosine --mean-vector "$exp/embeddings/train_mean_subset/mean.vec" \
       "data/trials/$trials" "$table" "$table" "$scores/$trials.cosine"
@@ -329,8 +385,43 @@ if stage_on 1; then
   run_training 2>&1 | tee -a "$log_dir/train_queue.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 fi
+split_list() {  # split_list LIST: data/trials/LIST.short and .long, made once
+  [ -f "data/trials/$1.short" ] && [ -f "data/trials/$1.long" ] && return 0
+  [ -f "data/trials/$1" ] || die "data/trials/$1 is missing: run run.sh stage 1 first"
+  # shellcheck disable=SC2046  # the list's data dirs, one word each
+  python local/split_trials_by_length.py "data/trials/$1" $(list_data_dirs "$1") \
+    || die "--split-by-length $1: local/split_trials_by_length.py failed"
+}
+
+durations() {  # durations DIR: one length in seconds per utterance, from utt2dur, else utt2num_frames / 100
+  if [ -f "$1/utt2dur" ]; then awk '{print $2}' "$1/utt2dur"
+  elif [ -f "$1/utt2num_frames" ]; then awk '{print $2 / 100}' "$1/utt2num_frames"; fi
+}
+
+trial_count() {  # trial_count LIST: lines of data/trials/LIST (? when absent)
+  if [ -f "data/trials/$1" ]; then wc -l < "data/trials/$1"; else echo "?"; fi
+}
+
+data_summary() {  # data_summary DIR...: "N utterances of S speakers, median D s" of the data dirs together
+  local dir utts spks median
+  for dir in "$@"; do [ -f "$dir/utt2spk" ] || die "$dir/utt2spk is missing (a data dir of the table's data note)"; done
+  utts=$(for dir in "$@"; do cat "$dir/utt2spk"; done | wc -l)
+  spks=$(for dir in "$@"; do awk '{print $2}' "$dir/utt2spk"; done | LC_ALL=C sort -u | wc -l)
+  median=$(for dir in "$@"; do durations "$dir"; done | LC_ALL=C sort -g \
+    | LC_ALL=C awk '{v[NR] = $1} END {if (NR) printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+  echo "$utts utterances of $spks speakers${median:+, median $median s}"
+}
+
 if stage_on 2 || stage_on 3; then
   echo "== stages 2-3: embeddings, cosine scoring, metrics ($(date '+%F %T'))"
+  if stage_on 2; then
+    for dir in "${data_dirs[@]}"; do
+      [ -f "$dir/utt2spk" ] || die "$dir is missing (a data dir of --test-lists $test_lists)"
+    done
+  fi
+  if stage_on 3; then
+    for list in $split_by_length; do split_list "$list"; done
+  fi
   stage_on 2 && make_mean_subset
   # fd 3: the tools inside must not read the list of names
   while read -r name <&3; do evaluate_model "$name"; done 3< <(ready_models)
@@ -339,7 +430,7 @@ if stage_on 4; then
   echo "== stage 4: cost profile and table ($(date '+%F %T'))"
   exps=() untrained=()
   for name in $(exp_names); do
-    if [ -f "$exp_root/$name/scores/vox1_O.cosine.json" ]; then exps+=("$exp_root/$name")
+    if [ -f "$exp_root/$name/scores/${lists[0]}.cosine.json" ]; then exps+=("$exp_root/$name")
     else untrained+=("$name"); fi
   done
   [ ${#exps[@]} -gt 0 ] || die "stage 4: no model is trained and scored yet (run stages 1-3)"
@@ -358,24 +449,48 @@ if stage_on 4; then
   {
     echo "# from egs/voxceleb; the study: local/run_comparison.sh --jobs $jobs --seeds \"$seeds\" --num-avg $num_avg"
     echo "# (stage 1 queue; the same script with --stage 2 --stop-stage 3 --wait-trained true evaluated beside it)"
-    sed -n 's/^[0-9-]* [0-9:]* start [^:]*: //p' "$log_dir/train_queue.log" 2>/dev/null | awk '!seen[$0]++'
+    if [ -f "$log_dir/train_queue.log" ]; then  # (stage 1 of this script not run here: no training lines)
+      sed -n 's/^[0-9-]* [0-9:]* start [^:]*: //p' "$log_dir/train_queue.log" | awk '!seen[$0]++'
+    fi
     echo "bccmt average-model --exp EXP --num $num_avg"
     echo "bccmt subset-data-dir --per-spk $mean_utts_per_spk $train_data $exp_root/train_mean_subset"
-    echo "utils/extract_embeddings.sh --nj $jobs --num-threads 1 EXP data/voxceleb1_test|data/voxceleb1_dev|$exp_root/train_mean_subset EXP/embeddings/SET"
+    echo "utils/extract_embeddings.sh --nj $jobs --num-threads 1 EXP $(IFS='|'; echo "${data_dirs[*]}")|$exp_root/train_mean_subset EXP/embeddings/SET"
     echo "bccmt mean-embeddings --spk2utt $exp_root/train_mean_subset/spk2utt --global-mean-out EXP/embeddings/train_mean_subset/mean.vec ..."
-    echo "bccmt score --method cosine --mean-vector EXP/embeddings/train_mean_subset/mean.vec data/trials/vox1_O scp:EXP/embeddings/voxceleb1_test/xvector.scp (same) EXP/scores/vox1_O.cosine"
-    echo "bccmt score --method cosine --mean-vector ... data/trials/vox1_E scp:EXP/embeddings/voxceleb1/xvector.scp (same) EXP/scores/vox1_E.cosine"
+    for list in $split_by_length; do
+      echo "python local/split_trials_by_length.py data/trials/$list $(list_data_dirs "$list")"
+    done
+    mean=EXP/embeddings/train_mean_subset/mean.vec
+    for list in "${scored_lists[@]}"; do
+      echo "bccmt score --method cosine --mean-vector $mean data/trials/$list scp:EXP/embeddings/$(list_embeddings "$list")/xvector.scp (same) EXP/scores/$list.cosine"
+      mean=...
+    done
     echo "bccmt compute-metrics --json --out EXP/scores/TRIALS.cosine.json EXP/scores/TRIALS.cosine"
     echo "python local/comparison_table.py profile --runs $latency_runs --out $exp_root/cost.json EXPS..."
     echo "python local/comparison_table.py map-distance --teacher $teacher --out $exp_root/map_distance.json STUDENT_EXPS..."
   } > "$commands"
-  data_note="$train_data: $(wc -l < "$train_data/utt2spk") utterances of $(wc -l < "$train_data/spk2utt") speakers (mini VoxCeleb2-dev, clean + augmented copies); vox1_O: $(wc -l < data/trials/vox1_O) trials on data/voxceleb1_test ($(wc -l < data/voxceleb1_test/utt2spk) utterances of 1 s); vox1_E: $(wc -l < data/trials/vox1_E) trials on voxceleb1_test + voxceleb1_dev ($(cat data/voxceleb1_test/utt2spk data/voxceleb1_dev/utt2spk | wc -l) utterances); cosine scoring after subtracting the mean of $(wc -l < "$exp_root/train_mean_subset/utt2spk") training embeddings ($mean_utts_per_spk per speaker)"
+  # The halves' names in the table (and --seed-rule), one data note describing the training data and every list.
+  table_opts=() data_note="$train_data: $(data_summary "$train_data")"
+  for list in "${lists[@]}"; do
+    read -r -a dirs <<< "$(list_data_dirs "$list")"
+    on=$(printf ' + %s' "${dirs[@]}")
+    data_note+="; $list: $(trial_count "$list") trials on ${on# + } ($(data_summary "${dirs[@]}"))"
+    if [[ " $split_by_length " == *" $list "* ]]; then
+      median=$(python local/split_trials_by_length.py --print-median "data/trials/$list" "${dirs[@]}") \
+        || die "--split-by-length $list: local/split_trials_by_length.py failed"
+      table_opts+=(--list-label "$list.short=$list (short, <= $median s)" --list-label "$list.long=$list (long, > $median s)")
+      data_note+=" and its halves by length, the shorter utterance of a trial at most / above the median $median s: $list.short ($(trial_count "$list.short") trials) / $list.long ($(trial_count "$list.long") trials)"
+    fi
+  done
+  data_note+="; cosine scoring after subtracting the mean of $(wc -l < "$exp_root/train_mean_subset/utt2spk") training embeddings ($mean_utts_per_spk per speaker)"
+  utt2spk=$(for dir in "${data_dirs[@]}"; do echo "$dir/utt2spk"; done | paste -sd, -)
+  [ -z "$seed_rule" ] || table_opts+=(--seed-rule "$seed_rule")
   figure_opts=()
   if [ -n "$figure" ] && [ "$num_bootstrap" -gt 0 ]; then
     if python -c 'import matplotlib' 2>/dev/null; then mkdir -p "$(dirname "$figure")"; figure_opts=(--figure "$figure")
     else echo "stage 4: no $figure: matplotlib is missing (pip install 'bccmt-tools[plot]')"; fi
   fi
   python local/comparison_table.py table --cost "$exp_root/cost.json" "${figure_opts[@]}" \
+    --trial-lists "${scored_lists[*]}" "${table_opts[@]}" --utt2spk "$utt2spk" \
     --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
     --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \
     --notes "$notes" --num-bootstrap "$num_bootstrap" --out "$table" "${exps[@]}"
