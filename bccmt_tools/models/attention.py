@@ -60,16 +60,13 @@ def attention_map(q: Tensor, k: Tensor, bias: Tensor, key_mask: Tensor) -> Tenso
     return torch.softmax(logits, dim=-1)
 
 
-class TemporalBroadcastAttention(nn.Module):
-    """BC-LMHSA-1D: returns ``(x + z + broadcast_F(o), map)`` for x [B, C, F, T].
+class _FrequencyMeanAttention(nn.Module):
+    """What both 1D temporal attentions share: the BRL 2D path z, queries from its frequency mean s,
+    the time-reduced keys' source r, and the map [B, h, T, ceil(T/k)]. A subclass adds its
+    projections between :meth:`_start` and :meth:`_finish` (the order of the parameters is that of
+    the released checkpoints)."""
 
-    n = BN(x); z = SSN(freq-DW 3x1 (n)); s = mean_F(z); Q = 1x1(s);
-    r = BN1d(group conv kernel=stride=k (s)); K, V = 1x1(r); o = 1x1(softmax(QK^T/sqrt(d) + B) V).
-    """
-
-    def __init__(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int,
-                 clip: int, attention_dropout: float = 0.0):
-        super().__init__()
+    def _start(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int):
         if channels % heads or channels % group_size:
             raise ValueError(f"channels {channels} must be divisible by heads {heads} and kv group size {group_size}")
         self.heads = heads
@@ -79,26 +76,51 @@ class TemporalBroadcastAttention(nn.Module):
         self.query = nn.Conv1d(channels, channels, 1)
         self.reduce = nn.Conv1d(channels, channels, ratio, stride=ratio, groups=channels // group_size, bias=False)
         self.reduce_norm = nn.BatchNorm1d(channels)
-        self.key_value = nn.Conv1d(channels, 2 * channels, 1)
-        self.output = nn.Conv1d(channels, channels, 1)
+
+    def _finish(self, heads: int, ratio: int, clip: int, attention_dropout: float):
         self.bias = RelativePositionBias(heads, ratio, clip)
         self.dropout = nn.Dropout(attention_dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+    def _queries(self, x: Tensor, mask: Tensor):
+        """``(z, s, q [B, h, T, d], reduced [B, C, Tk])`` of x [B, C, F, T]."""
         z = self.frequency(self.norm(x))
         s = z.mean(dim=2)
         b, c, t = s.shape
         q = self.query(s).reshape(b, self.heads, c // self.heads, t).transpose(-2, -1)
         reduced = self.reduce_norm(self.reduce(right_pad_time(mask_frames(s, mask), self.ratio)))
+        return z, s, q, reduced
+
+    def _map(self, q: Tensor, k: Tensor, mask: Tensor) -> Tensor:
+        return attention_map(q, k, self.bias(q.shape[-2], k.shape[-1]), subsample_mask(mask, self.ratio))
+
+
+class TemporalBroadcastAttention(_FrequencyMeanAttention):
+    """BC-LMHSA-1D: returns ``(x + z + broadcast_F(o), map)`` for x [B, C, F, T].
+
+    n = BN(x); z = SSN(freq-DW 3x1 (n)); s = mean_F(z); Q = 1x1(s);
+    r = BN1d(group conv kernel=stride=k (s)); K, V = 1x1(r); o = 1x1(softmax(QK^T/sqrt(d) + B) V).
+    """
+
+    def __init__(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int,
+                 clip: int, attention_dropout: float = 0.0):
+        super().__init__()
+        self._start(channels, heads, ratio, subbands, group_size)
+        self.key_value = nn.Conv1d(channels, 2 * channels, 1)
+        self.output = nn.Conv1d(channels, channels, 1)
+        self._finish(heads, ratio, clip, attention_dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        z, s, q, reduced = self._queries(x, mask)
+        b, c, t = s.shape
         tk = reduced.shape[-1]
         k, v = self.key_value(reduced).reshape(b, 2, self.heads, c // self.heads, tk).unbind(1)
-        weights = attention_map(q, k, self.bias(t, tk), subsample_mask(mask, self.ratio))
+        weights = self._map(q, k, mask)
         out = torch.matmul(self.dropout(weights), v.transpose(-2, -1))
         o = self.output(out.transpose(-2, -1).reshape(b, c, t))
         return x + z + o.unsqueeze(2), weights
 
 
-class FrequencyResolvedTemporalAttention(nn.Module):
+class FrequencyResolvedTemporalAttention(_FrequencyMeanAttention):
     """1D temporal attention with values per frequency bin: returns ``(x + z + o, map)``.
 
     n = BN(x); z = SSN(freq-DW 3x1 (n)); s = mean_F(z); Q = 1x1(s); K = 1x1(BN1d(group conv
@@ -112,34 +134,21 @@ class FrequencyResolvedTemporalAttention(nn.Module):
     def __init__(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int,
                  clip: int, attention_dropout: float = 0.0):
         super().__init__()
-        if channels % heads or channels % group_size:
-            raise ValueError(f"channels {channels} must be divisible by heads {heads} and kv group size {group_size}")
-        self.heads = heads
-        self.ratio = ratio
-        self.norm = nn.BatchNorm2d(channels)
-        self.frequency = FrequencyDepthwise(channels, subbands)
-        self.query = nn.Conv1d(channels, channels, 1)
-        self.reduce = nn.Conv1d(channels, channels, ratio, stride=ratio, groups=channels // group_size, bias=False)
-        self.reduce_norm = nn.BatchNorm1d(channels)
+        self._start(channels, heads, ratio, subbands, group_size)
         self.key = nn.Conv1d(channels, channels, 1)
         self.value_reduce = nn.Conv2d(channels, channels, (1, ratio), stride=(1, ratio),
                                       groups=channels // group_size, bias=False)
         self.value_norm = nn.BatchNorm2d(channels)
         self.value = nn.Conv2d(channels, channels, 1)
         self.output = nn.Conv2d(channels, channels, 1)
-        self.bias = RelativePositionBias(heads, ratio, clip)
-        self.dropout = nn.Dropout(attention_dropout)
+        self._finish(heads, ratio, clip, attention_dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
-        z = self.frequency(self.norm(x))
-        s = z.mean(dim=2)
+        z, s, q, reduced = self._queries(x, mask)
         b, c, f, t = z.shape
         d = c // self.heads
-        q = self.query(s).reshape(b, self.heads, d, t).transpose(-2, -1)
-        reduced = self.reduce_norm(self.reduce(right_pad_time(mask_frames(s, mask), self.ratio)))
         tk = reduced.shape[-1]
-        k = self.key(reduced).reshape(b, self.heads, d, tk)
-        weights = attention_map(q, k, self.bias(t, tk), subsample_mask(mask, self.ratio))
+        weights = self._map(q, self.key(reduced).reshape(b, self.heads, d, tk), mask)
         values = self.value(self.value_norm(self.value_reduce(right_pad_time(mask_frames(z, mask), self.ratio))))
         # [B, h, d, F, Tk] -> [B, h, d*F, Tk]: one matmul attends every bin with the shared map
         v = values.reshape(b, self.heads, d * f, tk)
