@@ -275,3 +275,50 @@ def test_a_wav_scp_that_is_not_utf8_names_the_line(tmp_path, make_wav):
     out = tmp_path / "f"
     result = bccmt("compute-fbank", f"scp:{tmp_path}/wav.scp", f"ark,scp:{out}.ark,{out}.scp")
     assert result.exit_code == 1 and "not UTF-8" in result.output and "Traceback" not in result.output, result.output
+
+
+# ---- ONNX models that do not say what they compute (issue 23, "bad") -------------------------------
+
+def _onnx_with(tmp_path, name, edit):
+    import onnx
+
+    model = onnx.load(str(Path(__file__).resolve().parents[1] / "models/minivox/student_tiny_kd/model.onnx"))
+    edit(model)
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def test_onnx_metadata_that_disagree_with_the_model_are_refused(tmp_path, make_wav):
+    import json
+
+    def forty_bins(model):
+        for prop in model.metadata_props:
+            if prop.key == "bccmt.features":
+                prop.value = json.dumps(dict(json.loads(prop.value), num_mel_bins=40))
+
+    path = _onnx_with(tmp_path, "edited.onnx", forty_bins)
+    wav = make_wav("s1-a.wav", seconds=2.0)
+    (tmp_path / "wav.scp").write_text(f"s1-a {wav}\ns1-b {wav}\n")
+    (tmp_path / "trials").write_text("s1-a s1-b target\n")
+    result = bccmt("verify", "--onnx", path, "--wav-scp", tmp_path / "wav.scp", "--trials", tmp_path / "trials")
+    assert result.exit_code == 1 and "metadata give 40-dim features, but the model takes 80" in result.output, \
+        result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_onnx_model_without_one_vector_per_utterance_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["feats"], ["embeddings"], axes=[1, 2], keepdims=0)], "flat",
+        [helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["batch", "frames", 80]),
+         helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch"])])
+    path = tmp_path / "flat.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    from bccmt_tools.backend.extract import OnnxEmbedder
+
+    with pytest.raises(BccmtError, match="has shape \\['batch'\\]; an embedding model's is \\[B, D\\]"):
+        OnnxEmbedder(path)

@@ -104,6 +104,11 @@ class OnnxEmbedder:
         outputs = self.session.get_outputs()
         self.output_name = next((o.name for o in outputs if o.name == "embeddings"), outputs[0].name)
         shape = next(o.shape for o in outputs if o.name == self.output_name)
+        if len(shape) != 2:
+            raise BccmtError(f"{path}: ONNX output {self.output_name!r} has shape {shape}; an embedding model's is "
+                             "[B, D] (one vector per utterance), as written by bccmt export")
+        feats_shape = next(item.shape for item in self.session.get_inputs() if item.name == "feats")
+        self.input_dim = feats_shape[-1] if len(feats_shape) == 3 and isinstance(feats_shape[-1], int) else None
         self.path = str(path)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.embedding_dim = shape[-1] if isinstance(shape[-1], int) else None
@@ -111,8 +116,14 @@ class OnnxEmbedder:
             self.embedding_dim = int(self.metadata[METADATA_KEYS["embedding_dim"]])
 
     def feature_settings(self):
-        """``(FbankConfig, cmn)`` stored in the file by ``bccmt export``, or None without metadata."""
-        return features_from_metadata(self.metadata, self.path)
+        """``(FbankConfig, cmn)`` stored in the file by ``bccmt export``, or None without metadata;
+        metadata that disagree with the model's input size are an error naming the file."""
+        settings = features_from_metadata(self.metadata, self.path)
+        if settings is not None and self.input_dim is not None and settings[0].feature_dim != self.input_dim:
+            raise BccmtError(f"{self.path}: its metadata give {settings[0].feature_dim}-dim features, but the model "
+                             f"takes {self.input_dim}: the metadata were edited or belong to another model; "
+                             "re-export it with bccmt export")
+        return settings
 
     def __call__(self, feats, lengths):
         lengths_type = np.int32 if "int32" in self.input_types["lengths"] else np.int64
@@ -127,9 +138,16 @@ class OnnxEmbedder:
         return np.concatenate(outputs, axis=0)
 
     def _run(self, feats, lengths):
+        if self.input_dim is not None and feats.shape[-1] != self.input_dim:
+            raise BccmtError(f"{self.path}: the model takes {self.input_dim}-dim features, got {feats.shape[-1]}-dim "
+                             "ones (features computed with other fbank options)")
         (output,) = self.session.run([self.output_name], {"feats": np.ascontiguousarray(feats, dtype=np.float32),
                                                           "lengths": lengths})
-        return np.asarray(output, dtype=np.float32)
+        output = np.asarray(output, dtype=np.float32)
+        if output.ndim != 2 or output.shape[0] != feats.shape[0]:
+            raise BccmtError(f"{self.path}: the model returned shape {output.shape} for {feats.shape[0]} utterance(s); "
+                             "expected [B, D]")
+        return output
 
 
 _SESSIONS = {}
