@@ -21,7 +21,7 @@ Example:
       exp/compare/*_s[0-9]*
   python local/comparison_table.py table --trial-lists "so762_test so762_test.short vox1_O" \\
       --list-label "so762_test.short=so762_test (short, <= 3.10 s)" \\
-      --utt2spk data/so762_test/utt2spk,data/voxceleb1_test/utt2spk --out RESULTS_so762.md exp/compare_so762/*_s[0-9]*
+      --utt2spk data/so762_test/utt2spk,data/voxceleb1_test/utt2spk --out exp/compare_so762/RESULTS.md exp/compare_so762/*_s[0-9]*
 """
 
 import argparse

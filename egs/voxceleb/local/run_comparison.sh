@@ -19,7 +19,7 @@
 #       "ecapa_emb:kd.teacher=exp/compare/ecapa_c512_s1,kd.attention.weight=0,kd.embedding.weight=1.0"
 #       # a KD ablation with its own teacher (kd.teacher): it waits for that teacher instead of (d)
 #   local/run_comparison.sh --stage 2 --stop-stage 4 --config-dir conf/train/compare_so762 \
-#       --exp-root exp/compare_so762 --train-data data/train_sp --table RESULTS_comparison_so762.md \
+#       --exp-root exp/compare_so762_sp --train-data data/train_sp --table exp/compare_so762_sp/RESULTS.md \
 #       --test-lists "so762_test vox1_O" --split-by-length so762_test   # the sentence-length study
 #
 # Test lists (--test-lists): data/trials/NAME, embedded from vox1_O: data/voxceleb1_test;
