@@ -322,3 +322,35 @@ def test_an_onnx_model_without_one_vector_per_utterance_is_refused(tmp_path):
 
     with pytest.raises(BccmtError, match="has shape \\['batch'\\]; an embedding model's is \\[B, D\\]"):
         OnnxEmbedder(path)
+
+
+def test_profile_lengths_are_bounded():
+    for seconds in ("nan", "600", "0", "1,inf"):
+        result = bccmt("profile", "--config", Path(__file__).resolve().parents[1] / "conf/models/bccmt_tiny.yaml",
+                       "--seconds", seconds, "--no-latency")
+        assert result.exit_code == 1 and "--seconds: lengths must be above" in result.output, (seconds, result.output)
+
+
+def test_a_subset_list_naming_no_id_of_the_data_dir_is_an_error(tmp_path):
+    from bccmt_tools.io.datadir import DataDir
+
+    data = DataDir.write(tmp_path / "d", wav_scp={"s1-a": "/a.wav"}, utt2spk={"s1-a": "s1"}).path
+    (tmp_path / "list").write_text("nobody\n")
+    result = bccmt("subset-data-dir", "--utt-list", tmp_path / "list", data, tmp_path / "out")
+    assert result.exit_code == 1 and "the subset would be empty" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import torch
+
+    from bccmt_tools.train import checkpoint
+
+    def full(_state, target):
+        Path(target).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 128 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(BccmtError, match="epoch_0001.pt: cannot write the checkpoint .*nothing was written"):
+        checkpoint.save_checkpoint({"model": {}}, tmp_path / "checkpoints" / "epoch_0001.pt")
+    assert list((tmp_path / "checkpoints").iterdir()) == []

@@ -7,13 +7,17 @@ import click
 from bccmt_tools.errors import BccmtError
 
 
+MIN_SECONDS, MAX_SECONDS = 0.025, 60.0
+
+
 def _parse_seconds(text):
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise BccmtError(f"--seconds: expected comma-separated numbers, got '{text}'") from None
-    if not values or any(v <= 0.025 for v in values):
-        raise BccmtError(f"--seconds: lengths must be above 0.025 s, got '{text}'")
+    if not values or not all(MIN_SECONDS < v <= MAX_SECONDS for v in values):  # also refuses nan
+        raise BccmtError(f"--seconds: lengths must be above {MIN_SECONDS} s and at most {MAX_SECONDS:g} s "
+                         f"(longer inputs need gigabytes for one forward pass), got '{text}'")
     return values
 
 

@@ -169,6 +169,10 @@ def select_utterances(data, utt_list=None, spk_list=None, first=None, random=Non
         if not 1 <= count <= len(utts):
             raise BccmtError(f"{data.path}: asked for {count} utterances, the data dir has {len(utts)}")
         keep = utts[:count] if first is not None else random_module.Random(seed).sample(utts, count)
+    if not keep:
+        what = "utterance" if utt_list is not None else "speaker"
+        raise BccmtError(f"{data.path}: no {what} of the list is in the data dir: the subset would be empty "
+                         f"(is it a list of {what} ids of this data dir?)")
     return sorted(keep), unknown
 
 

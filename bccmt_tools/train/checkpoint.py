@@ -7,6 +7,7 @@ each is a ``torch.save``d dict with "model", "classifier", "optimizer", "schedul
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -36,6 +37,12 @@ def save_checkpoint(state, path):
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # a full disk: torch's writer says "unexpected pos ..."
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        free = shutil.disk_usage(path.parent).free
+        raise BccmtError(f"{path}: cannot write the checkpoint ({getattr(exc, 'strerror', None) or exc}; "
+                         f"{free / 1e6:.0f} MB free in {path.parent}); nothing was written") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
