@@ -354,3 +354,17 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, mo
     with pytest.raises(BccmtError, match="epoch_0001.pt: cannot write the checkpoint .*nothing was written"):
         checkpoint.save_checkpoint({"model": {}}, tmp_path / "checkpoints" / "epoch_0001.pt")
     assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+def test_an_experiment_whose_features_disagree_with_its_model_is_refused(tmp_path):
+    import yaml
+
+    from bccmt_tools.models.experiment import load_model_from_exp
+    from test_extract import make_exp
+
+    exp = make_exp(tmp_path / "exp")
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    config["features"]["num_mel_bins"] = 40
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(BccmtError, match="40-dim features, but the model takes 80"):
+        load_model_from_exp(exp)

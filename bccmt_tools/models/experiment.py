@@ -31,6 +31,18 @@ def load_state_dict_strict(model: EmbeddingModel, checkpoint_path, state_dict) -
     model.load_state_dict(state_dict, strict=True)
 
 
+def check_feature_size(model: EmbeddingModel, config: dict, where) -> None:
+    """A one-line error when the config's ``features`` give another size than the model takes."""
+    from bccmt_tools.features.settings import parse_features
+
+    takes = getattr(getattr(model, "config", None), "n_mels", None)
+    fbank, _cmn = parse_features(config.get("features") or {}, str(where))
+    if takes is not None and fbank.feature_dim != takes:
+        raise BccmtError(f"{where}: key 'features': {fbank.feature_dim}-dim features, but the model takes {takes} "
+                         "(model_conf.n_mels): the two were edited apart; restore the config.yaml the model was "
+                         "trained with")
+
+
 def load_experiment(exp_dir, checkpoint: Optional[str] = None,
                     device: str = "cpu") -> Tuple[EmbeddingModel, dict, dict, Path]:
     """``(model in eval mode on device, config, checkpoint dict, checkpoint path)`` of an experiment:
@@ -38,6 +50,7 @@ def load_experiment(exp_dir, checkpoint: Optional[str] = None,
     read once; the checkpoint's ``"model"`` holds the embedding model's state_dict."""
     config = read_config(exp_dir)
     model = build_model(config, where=str(config_path(exp_dir)))
+    check_feature_size(model, config, config_path(exp_dir))
     path = Path(checkpoint) if checkpoint else default_checkpoint(exp_dir)
     saved = load_torch_file(path)  # weights_only: a file that would run code is refused, not run
     if not isinstance(saved, dict) or "model" not in saved:
