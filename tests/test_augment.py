@@ -219,3 +219,13 @@ def test_from_data_dirs_skips_absent_dirs(corpus):
     samples[::100] = 0.5
     out, kind = augmenter.augment(samples, kind="noise")
     assert kind == "noise" and out.shape == samples.shape and not np.array_equal(out, samples)
+
+
+@pytest.mark.parametrize("kind, category", [("noise", "noise"), ("babble", "speech")])
+def test_a_silent_noise_or_speech_file_is_refused_not_mixed_in(rng, kind, category):
+    """Issue 23: a noise folder of digital silence made copies identical to the clean audio."""
+    silent = {f"{category}{i}": np.zeros(4000, np.float32) for i in range(3)}
+    sets = {category: [(key, key) for key in silent]}
+    augmenter = Augmenter(sets, [], {"prob": 1.0}, seed=0, loader=lambda entry, key: silent[entry])
+    with pytest.raises(BccmtError, match=f"{category} file '{category}\\d'.*is digital silence"):
+        augmenter.augment(0.1 * rng.standard_normal(8000).astype(np.float32), kind=kind)

@@ -280,7 +280,11 @@ class Augmenter:
             noise = self._babble(samples.size, rng)
             return samples + scale_to_snr(samples, noise, snr), kind
         key, entry = self._pick(self.noise_sets[kind], rng)
-        return mix_at_snr(samples, self._cache.get(key, entry), snr, rng), kind
+        noise = self._cache.get(key, entry)
+        if power(noise) < _TINY_POWER:  # the "augmented" copy would be the clean audio, unannounced
+            raise BccmtError(f"augmentation: {SOURCE_CATEGORY[kind]} file {key!r} ({entry}) is digital silence: "
+                             "remove it from the list (a silent RIR is refused likewise)")
+        return mix_at_snr(samples, noise, snr, rng), kind
 
     def _pick(self, items, rng):
         return items[int(rng.integers(len(items)))]
@@ -294,5 +298,9 @@ class Augmenter:
         babble = np.zeros(length, dtype=np.float32)
         for index in chosen:
             key, entry = speech_files[int(index)]
-            babble += fit_to_length(self._cache.get(key, entry), length, rng)
+            speech = self._cache.get(key, entry)
+            if power(speech) < _TINY_POWER:
+                raise BccmtError(f"augmentation: speech file {key!r} ({entry}) for babble is digital silence: "
+                                 "remove it from the list")
+            babble += fit_to_length(speech, length, rng)
         return babble
