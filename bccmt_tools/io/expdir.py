@@ -146,10 +146,11 @@ def lock_path(exp_dir):
 
 
 @contextlib.contextmanager
-def experiment_lock(exp_dir, what="train"):
+def experiment_lock(exp_dir, what="train", wait=5.0):
     """Hold an exclusive lock on ``exp_dir`` for the ``with`` block; a second process asking for
     it meanwhile gets a one-line error naming the holder. The lock is the operating system's
-    (``flock``): a killed holder releases it, so a crash never leaves the experiment locked.
+    (``flock``): a killed holder releases it, so a crash never leaves the experiment locked. It is
+    tried for ``wait`` seconds first (a holder killed a moment ago may still be exiting).
 
     >>> import tempfile; exp = Path(tempfile.mkdtemp()) / "tiny"
     >>> with experiment_lock(exp):
@@ -164,11 +165,17 @@ def experiment_lock(exp_dir, what="train"):
     except OSError as exc:
         raise BccmtError(f"{exp_dir}: cannot create its lock {path}: {exc.strerror or exc}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise BccmtError(f"{exp_dir}: in use by {holder}; wait for it to finish, or give another --exp") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                    raise BccmtError(f"{exp_dir}: in use by {holder}; wait for it to finish, or give another "
+                                     "--exp") from None
+                time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"bccmt {what} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})".encode(), 0)
         yield

@@ -102,7 +102,8 @@ done
 # The lock is flock(1)'s, held by this shell (and its jobs) until it exits, even when killed.
 mkdir -p exp
 exec {run_lock}>>exp/.run.sh.lock
-if command -v flock > /dev/null && ! flock -n "$run_lock"; then
+# (-w 5: a run killed a moment ago may still be exiting)
+if command -v flock > /dev/null && ! flock -w 5 "$run_lock"; then
   die "another run.sh is running in $PWD ($(cat exp/.run.sh.lock 2>/dev/null || echo 'pid unknown')); wait for it to finish"
 fi
 : > exp/.run.sh.lock && echo "pid $$ since $(date '+%F %T')" >> exp/.run.sh.lock
