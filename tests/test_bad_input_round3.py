@@ -368,3 +368,20 @@ def test_an_experiment_whose_features_disagree_with_its_model_is_refused(tmp_pat
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(BccmtError, match="40-dim features, but the model takes 80"):
         load_model_from_exp(exp)
+
+
+def test_resample_works_without_torch(tmp_path):
+    """Issue 23: verify --onnx --resample failed with ModuleNotFoundError: torch."""
+    import subprocess
+    import sys
+
+    wav = _wav_with_rate(tmp_path / "8k.wav", 8000, 0.1 * np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000))
+    out = tmp_path / "free.npy"
+    code = ("import sys\nsys.modules['torch'] = None\nsys.modules['torchaudio'] = None\nimport numpy as np\n"
+            "from bccmt_tools.io.audio import read_audio\n"
+            f"np.save({str(out)!r}, read_audio({str(wav)!r}, 16000, resample=True))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    free, with_torch = np.load(out), read_audio(str(wav), 16000, resample=True)
+    assert free.shape == with_torch.shape == (16000,)
+    assert np.abs(free[500:-500] - with_torch[500:-500]).max() < 2e-3

@@ -221,9 +221,15 @@ def check_samples(samples, rate, source="audio", where=""):
 
 
 def resample_audio(samples, orig_rate, new_rate):
-    """Band-limited resampling with ``torchaudio.functional.resample``."""
-    import torch
-    import torchaudio.functional
+    """Band-limited resampling with ``torchaudio.functional.resample``; without torch (the
+    torch-free ONNX path) with :func:`bccmt_tools.io.resample.resample_numpy` (agrees to ~1e-3)."""
+    try:
+        import torch
+        import torchaudio.functional
+    except ImportError:
+        from bccmt_tools.io.resample import resample_numpy
+
+        return resample_numpy(samples, orig_rate, new_rate)
 
     tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     return torchaudio.functional.resample(tensor, int(orig_rate), int(new_rate)).numpy()
