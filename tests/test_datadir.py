@@ -345,7 +345,13 @@ def test_split_is_reused_until_a_source_changes(tmp_path):
     assert split_data_dir(data.path, 2, force=True)[1] is False
     future = time.time() + 10
     os.utime(data.path / "wav.scp", (future, future))
+    assert split_data_dir(data.path, 2)[1] is True  # the same content: still current
+    # Issue 23: a source restored with an older time stamp (cp -p) but other content is a change.
+    stamp = (data.path / "wav.scp").stat()
+    (data.path / "wav.scp").write_text((data.path / "wav.scp").read_text().replace(".wav", ".flac"))
+    os.utime(data.path / "wav.scp", (stamp.st_atime - 1000, stamp.st_mtime - 1000))
     assert split_data_dir(data.path, 2)[1] is False
+    assert ".flac" in (data.path / "split2" / "1" / "wav.scp").read_text()
     (data.path / "split2" / "2" / "wav.scp").unlink()
     assert split_data_dir(data.path, 2)[1] is False
 

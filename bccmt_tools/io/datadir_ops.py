@@ -413,16 +413,36 @@ def split_folder(data_path, nj, by):
     return Path(data_path) / (f"split{nj}" if by == "utt" else f"split{nj}spk")
 
 
+#: Beside the job folders of a split: a digest of the source files it was made from.
+SPLIT_DIGEST = ".source_digest"
+
+
+def _source_digest(data, names):
+    """SHA-1 of the names and contents of the data dir's files (what a split depends on)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for name in names:
+        digest.update(name.encode("utf-8") + b"\0")
+        with open(data.file(name), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def _split_is_current(data, root, nj, names):
-    newest_source = max(data.file(name).stat().st_mtime_ns for name in names)
+    """True when ``root`` holds ``nj`` complete jobs made from the sources as they are now (by
+    content: a source restored with an older time stamp, ``cp -p``, is still seen as changed)."""
+    recorded = root / SPLIT_DIGEST
+    if not recorded.is_file() or recorded.read_text(encoding="utf-8").strip() != _source_digest(data, names):
+        return False
     for job in range(1, nj + 1):
         job_dir = root / str(job)
         if not job_dir.is_dir():
             return False
         job_files = {entry.name for entry in job_dir.iterdir() if entry.is_file() and is_data_file(entry.name)}
         if job_files != set(names):
-            return False
-        if any((job_dir / name).stat().st_mtime_ns < newest_source for name in names):
             return False
     return True
 
@@ -432,7 +452,7 @@ def split_data_dir(path, nj, by="utt", force=False):
     sorted chunks with counts differing by at most one) or ``path/split<nj>spk/<j>/`` (``by="spk"``:
     whole speakers, utterance counts balanced).
 
-    An existing split newer than every source file is kept unless ``force``. Returns
+    An existing split made from the same source contents is kept unless ``force``. Returns
     ``(job_dirs, reused)``.
     """
     if by not in ("utt", "spk"):
@@ -459,6 +479,8 @@ def split_data_dir(path, nj, by="utt", force=False):
         keep = {utt for unit in units[start:end] for utt in unit}
         write_data_dir(job_dir, {name: _restrict(t, keep) for name, t in utt_tables.items()}, spk_tables,
                        fbank_record_text(data))
+    with atomic_write(root / SPLIT_DIGEST) as handle:
+        handle.write(_source_digest(data, names) + "\n")
     return job_dirs, False
 
 
