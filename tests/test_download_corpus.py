@@ -250,3 +250,41 @@ def test_make_demo_without_a_corpus_says_what_to_set_and_downloads_with_url(tmp_
     result = run_make_demo(tmp_path, f"BCCMT_DATA={tmp_path}", "BCCMT_DATA_URL=http://x/y.zip")
     args = [line[5:] for line in result.stdout.splitlines() if line.startswith("arg: ")]
     assert result.returncode == 0 and args[:3] == ["--data-root", str(tmp_path), "--stage"]  # BCCMT_DATA first
+
+
+class TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Sends a large Content-Length, then a byte every 0.05 s: never silent long enough for a timeout."""
+
+    def do_GET(self):
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", str(10 ** 6))
+        self.end_headers()
+        try:
+            for _ in range(400):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_trickling_server_is_given_up_with_one_line(tmp_path, monkeypatch):
+    """Issue 23: a byte every 20 s stalled stage 0 forever with no progress line."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    monkeypatch.setattr(download_corpus, "STALL_SECONDS", 1.0)
+    monkeypatch.setattr(download_corpus, "STALL_BYTES", 1000)
+    target = tmp_path / "corpus.tar.gz"
+    try:
+        with pytest.raises(BccmtError, match="the download stalled: \\d+ bytes in the last 1 s"):
+            download_corpus.download(f"http://127.0.0.1:{httpd.server_address[1]}/x.tar.gz", target, "0" * 64,
+                                     timeout=5.0)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert list(tmp_path.iterdir()) == []  # no .part left

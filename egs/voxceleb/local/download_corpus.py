@@ -85,6 +85,11 @@ class Progress:
         print(("\r" if self.in_place else "") + text, end=end, file=sys.stderr, flush=True)
 
 
+#: A download that brings fewer than STALL_BYTES in STALL_SECONDS is stopped (a server that trickles
+#: a byte every 20 s never hits the socket timeout).
+STALL_SECONDS, STALL_BYTES = 120.0, 64 * 1024
+
+
 def download(url, target, sha256, timeout=60.0):
     """Stream ``url`` to ``target`` through a temporary file, checking the SHA-256 on the way."""
     part = target.with_name(f".{target.name}.part")
@@ -94,11 +99,18 @@ def download(url, target, sha256, timeout=60.0):
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             progress = Progress(total)
-            for block in iter(lambda: response.read(CHUNK_BYTES), b""):
+            window_start, window_done = time.monotonic(), 0
+            # read1: whatever has arrived, so progress and the stall check see a slow server
+            for block in iter(lambda: response.read1(CHUNK_BYTES), b""):
                 out.write(block)
                 digest.update(block)
                 done += len(block)
                 progress.update(done)
+                if time.monotonic() - window_start >= STALL_SECONDS:
+                    if done - window_done < STALL_BYTES:
+                        raise BccmtError(f"{url}: the download stalled: {done - window_done} bytes in the last "
+                                         f"{STALL_SECONDS:g} s ({done} in all); try again later or another mirror")
+                    window_start, window_done = time.monotonic(), done
             progress.update(done, final=True)
         if total and done != total:
             raise BccmtError(f"{url}: download ended after {done} of {total} bytes")
