@@ -385,3 +385,17 @@ def test_resample_works_without_torch(tmp_path):
     free, with_torch = np.load(out), read_audio(str(wav), 16000, resample=True)
     assert free.shape == with_torch.shape == (16000,)
     assert np.abs(free[500:-500] - with_torch[500:-500]).max() < 2e-3
+
+
+def test_long_audio_is_resampled_in_bounded_blocks(monkeypatch):
+    """Issue 23: 3 hours at 8 kHz through --resample peaked at 7.3 GB (torchaudio holds copies of it)."""
+    import bccmt_tools.io.audio as audio
+    from bccmt_tools.io import resample
+
+    monkeypatch.setattr(audio, "MAX_WHOLE_RESAMPLE_SECONDS", 1.0)
+    monkeypatch.setattr(resample, "BLOCK", 1000)  # many blocks: their seams must not show
+    tone = (0.1 * np.sin(2 * np.pi * 300 * np.arange(8000 * 3) / 8000)).astype(np.float32)
+    blocks = audio.resample_audio(tone, 8000, 16000)
+    monkeypatch.setattr(audio, "MAX_WHOLE_RESAMPLE_SECONDS", 600.0)
+    whole = audio.resample_audio(tone, 8000, 16000)  # torchaudio
+    assert blocks.shape == whole.shape and np.abs(blocks[500:-500] - whole[500:-500]).max() < 2e-3

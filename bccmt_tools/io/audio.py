@@ -220,10 +220,18 @@ def check_samples(samples, rate, source="audio", where=""):
                          f"far outside the [-1, 1] of audio (a corrupt or mis-scaled float file)")
 
 
+#: Longer inputs are resampled block by block in numpy (torchaudio's resample holds several copies
+#: of the whole signal: 7.3 GB for 3 hours at 8 kHz).
+MAX_WHOLE_RESAMPLE_SECONDS = 600.0
+
+
 def resample_audio(samples, orig_rate, new_rate):
     """Band-limited resampling with ``torchaudio.functional.resample``; without torch (the
-    torch-free ONNX path) with :func:`bccmt_tools.io.resample.resample_numpy` (agrees to ~1e-3)."""
+    torch-free ONNX path), or for inputs over :data:`MAX_WHOLE_RESAMPLE_SECONDS`, with
+    :func:`bccmt_tools.io.resample.resample_numpy` (bounded memory; agrees to ~1e-3)."""
     try:
+        if len(samples) > MAX_WHOLE_RESAMPLE_SECONDS * orig_rate:
+            raise ImportError("long input: resampled in blocks")
         import torch
         import torchaudio.functional
     except ImportError:

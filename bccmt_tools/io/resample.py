@@ -24,7 +24,7 @@ BLOCK = 1 << 15  # output samples per block
 
 def resample_numpy(samples, orig_rate, new_rate):
     """``samples`` (1-D) from ``orig_rate`` to ``new_rate`` Hz; ``ceil(n * new / orig)`` samples."""
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = np.asarray(samples, dtype=np.float32)  # no whole-signal copy: blocks go to float64
     step = gcd(int(orig_rate), int(new_rate))
     up, down = int(new_rate) // step, int(orig_rate) // step
     if up == down or samples.size == 0:
@@ -44,5 +44,6 @@ def resample_numpy(samples, orig_rate, new_rate):
         offsets = position[:, None] - up * inputs  # kernel index - half
         valid = (np.abs(offsets) <= half) & (inputs >= 0) & (inputs < samples.size)
         weights = np.where(valid, kernel[np.clip(offsets + half, 0, 2 * half)], 0.0)
-        out[start:start + len(position)] = (weights * samples[np.clip(inputs, 0, samples.size - 1)]).sum(axis=1)
+        block = samples[np.clip(inputs, 0, samples.size - 1)].astype(np.float64)
+        out[start:start + len(position)] = (weights * block).sum(axis=1)
     return out
