@@ -97,6 +97,8 @@ def test_writing_into_an_existing_data_dir_needs_overwrite(data_dir, tmp_path, t
     result = bccmt(*args[:1], "--overwrite", *args[1:])
     assert result.exit_code == 0, result.output
     assert "spkZ-u0" in DataDir(data_dir).utt2spk
+    backup = data_dir.parent / f"{data_dir.name}.backup"
+    assert {path.name: path.read_bytes() for path in backup.iterdir() if path.is_file()} == before
 
 
 def test_split_tool_by_utt_and_spk(data_dir):

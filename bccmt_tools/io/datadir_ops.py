@@ -106,7 +106,8 @@ def write_data_dir(out, utt_tables, spk_tables=None, fbank_record=None):
 
 def refuse_existing_output(out, overwrite=False):
     """A one-line error when ``out`` is already a data dir with utterances (its lists would be
-    replaced) and ``overwrite`` is false; the error names the option that allows it.
+    replaced) and ``overwrite`` is false; the error names the option that allows it. With
+    ``overwrite``, the old data dir is first copied to ``OUT.backup`` (replacing an older backup).
 
     >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "utt2spk").write_text("s1-a s1\\n")
     >>> refuse_existing_output(out, overwrite=True)
@@ -116,7 +117,15 @@ def refuse_existing_output(out, overwrite=False):
     bccmt_tools.errors.BccmtError: ...: already a data dir (1 utterances): its lists would be replaced; give a new folder, or --overwrite to replace it
     """
     utt2spk = Path(out) / "utt2spk"
-    if overwrite or not utt2spk.is_file():
+    if not utt2spk.is_file():
+        return
+    if overwrite:
+        import shutil
+
+        backup = Path(f"{Path(out)}.backup")
+        if backup.exists():
+            shutil.rmtree(backup)
+        shutil.copytree(out, backup, symlinks=True)
         return
     count = sum(1 for line in utt2spk.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
     raise BccmtError(f"{out}: already a data dir ({count} utterances): its lists would be replaced; give a new "
@@ -128,7 +137,8 @@ def overwrite_option(command):
     import click
 
     return click.option("--overwrite", is_flag=True,
-                        help="Replace OUT_DIR when it is already a data dir (otherwise an error).")(command)
+                        help="Replace OUT_DIR when it is already a data dir (otherwise an error); the old "
+                             "one is kept as OUT_DIR.backup.")(command)
 
 
 def _check_output_folder(src, out):
