@@ -75,8 +75,9 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
     from bccmt_tools.train.config import load_config
     from bccmt_tools.train.trainer import Trainer
 
-    # One training per experiment at a time (torchrun: rank 0 holds it for all ranks).
-    lock = experiment_lock(exp_dir) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    rank0 = os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 locks and clears for all ranks
+    # One training per experiment at a time.
+    lock = experiment_lock(exp_dir) if rank0 else contextlib.nullcontext()
     with lock:
         if resume and overwrite:
             raise BccmtError("give --resume (continue the run in --exp) or --overwrite (start over), not both")
@@ -84,7 +85,7 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
             for option, other in (("--teacher", teacher_dir), ("--init-from", init_dir)):
                 if other and os.path.realpath(other) == os.path.realpath(exp_dir):
                     raise BccmtError(f"{exp_dir}: --overwrite would delete the model that {option} reads from it")
-            if os.environ.get("RANK", "0") == "0" and os.path.isdir(exp_dir):  # torchrun: rank 0 clears
+            if rank0 and os.path.isdir(exp_dir):
                 removed = clear_experiment(exp_dir)
                 if removed:
                     click.echo(f"train: --overwrite: removed {len(removed)} entries from {exp_dir} "

@@ -1,10 +1,10 @@
 """Write-then-rename, so that a killed run never leaves a complete-looking partial file.
 
-Temporaries are named ``.NAME.PID-XXXXXXXX.tmp`` beside the output ``NAME`` (PID: the writing
+Temporaries are named ``.NAME.PID-RANDOM.tmp`` beside the output ``NAME`` (PID: the writing
 process). A run killed before its rename leaves one behind; the next successful write of the same
 output removes it (:func:`remove_stale_temporaries`), but never one whose process still runs: two
-tools writing the same output at once do not delete each other's work. :func:`check_writable` lets a tool refuse an output folder it
-cannot write to before it does any work.
+tools writing the same output at once do not delete each other's work. :func:`check_writable`
+lets a tool refuse an output folder it cannot write to before it does any work.
 """
 
 import contextlib
@@ -69,7 +69,7 @@ def temp_name_for(path):
 
 
 def remove_stale_temporaries(path, keep=None):
-    """Delete the temporaries (files ``.NAME.PID-XXXXXXXX.tmp``, folders ``.NAME.PID-XXXXXXXX``) that
+    """Delete the temporaries (files ``.NAME.PID-RANDOM.tmp``, folders ``.NAME.PID-RANDOM``) that
     killed earlier writes of ``path`` left beside it; ``keep``, and those of processes still
     running (a concurrent writer's), are spared. Returns the names removed.
 
@@ -114,9 +114,10 @@ def check_writable(path, what="output"):
     bccmt_tools.errors.BccmtError: /etc/passwd/out.txt: cannot write the output: /etc/passwd is not a folder
     """
     path = Path(path)
-    if len(path.name.encode("utf-8", "surrogateescape")) > 255:
-        raise BccmtError(f"{str(path)[:80]}...: cannot write the {what}: its name is "
-                         f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes (a file name may have 255)")
+    name_bytes = len(path.name.encode("utf-8", "surrogateescape"))
+    if name_bytes > 255:
+        raise BccmtError(f"{str(path)[:80]}...: cannot write the {what}: its name is {name_bytes} bytes "
+                         "(a file name may have 255)")
     if path.is_dir():
         raise BccmtError(f"{path}: cannot write the {what}: it is a folder")
     folder = path.parent if str(path.parent) else Path(".")

@@ -229,18 +229,18 @@ def resample_audio(samples, orig_rate, new_rate):
     """Band-limited resampling with ``torchaudio.functional.resample``; without torch (the
     torch-free ONNX path), or for inputs over :data:`MAX_WHOLE_RESAMPLE_SECONDS`, with
     :func:`bccmt_tools.io.resample.resample_numpy` (bounded memory; agrees to ~1e-3)."""
-    try:
-        if len(samples) > MAX_WHOLE_RESAMPLE_SECONDS * orig_rate:
-            raise ImportError("long input: resampled in blocks")
-        import torch
-        import torchaudio.functional
-    except ImportError:
-        from bccmt_tools.io.resample import resample_numpy
+    if len(samples) <= MAX_WHOLE_RESAMPLE_SECONDS * orig_rate:
+        try:
+            import torch
+            import torchaudio.functional
+        except ImportError:
+            pass
+        else:
+            tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+            return torchaudio.functional.resample(tensor, int(orig_rate), int(new_rate)).numpy()
+    from bccmt_tools.io.resample import resample_numpy
 
-        return resample_numpy(samples, orig_rate, new_rate)
-
-    tensor = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    return torchaudio.functional.resample(tensor, int(orig_rate), int(new_rate)).numpy()
+    return resample_numpy(samples, orig_rate, new_rate)
 
 
 def iter_wav_scp(path_or_rspecifier, sample_rate=16000, resample=False, channel=None, on_error=None):

@@ -108,10 +108,10 @@ def trained_outputs(exp_dir):
 def _own_files(exp_dir):
     """``{path: what it is}`` of the files an experiment's tools read or made."""
     exp_dir = Path(exp_dir)
-    files = {config_path(exp_dir): "its config", train_log_path(exp_dir): "its training log",
-             averaged_path(exp_dir): "its averaged model"}
-    files.update({path: f"its checkpoint {path.name}" for _, path in list_epoch_checkpoints(exp_dir)})
-    files.update({export_path(exp_dir, fmt): f"its {fmt} export" for fmt in (*EXPORTS, "int8")})
+    files = {config_path(exp_dir): "config", train_log_path(exp_dir): "training log",
+             averaged_path(exp_dir): "averaged model"}
+    files.update({path: f"checkpoint {path.name}" for _, path in list_epoch_checkpoints(exp_dir)})
+    files.update({export_path(exp_dir, fmt): f"{fmt} export" for fmt in (*EXPORTS, "int8")})
     return files
 
 
@@ -132,9 +132,9 @@ def refuse_overwriting(out_path, exp_dir, own_output, option="--out"):
         return
     what = next((name for path, name in _own_files(exp_dir).items() if path.resolve() == out), None)
     if what is None and checkpoint_dir(exp_dir).resolve() in out.parents:
-        what = "in its checkpoints/ folder"
+        what = "checkpoints/ folder"
     if what is not None:
-        raise BccmtError(f"{option} {out_path}: that is the experiment's {what.removeprefix('its ')}; writing there "
+        raise BccmtError(f"{option} {out_path}: that is the experiment's {what}; writing there "
                          f"would replace it: give another path (default: {own_output})")
 
 

@@ -15,8 +15,8 @@ Trial(enroll='a', test='c', label=0)
 
 from __future__ import annotations
 
-import sys
 import collections
+import sys
 from collections import namedtuple
 
 from bccmt_tools.errors import BccmtError
