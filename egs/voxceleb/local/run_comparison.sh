@@ -137,22 +137,7 @@ mkdir -p "$log_dir"
 stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 has_variant() { [[ " $variants " == *" $1 "* ]]; }
 
-list_data_dirs() {  # list_data_dirs LIST: the data dir(s) of a test list's utterances
-  case "$1" in
-    vox1_O) echo data/voxceleb1_test ;;
-    vox1_E|vox1_H) echo data/voxceleb1_test data/voxceleb1_dev ;;
-    *) echo "data/$1" ;;
-  esac
-}
-
-list_embeddings() {  # list_embeddings LIST: the set EXP/embeddings/SET it is scored with (a half: its list's)
-  case "$1" in
-    *.short|*.long) list_embeddings "${1%.*}" ;;
-    vox1_O) echo voxceleb1_test ;;
-    vox1_E|vox1_H) echo voxceleb1 ;;
-    *) echo "$1" ;;
-  esac
-}
+. local/trial_sets.sh  # list_data_dirs, list_embeddings: the data behind each trial list
 
 # The data dirs to embed (each once, in order) and the lists scored: each test list, then its halves.
 mapfile -t data_dirs < <(for list in "${lists[@]}"; do list_data_dirs "$list"; done | tr ' ' '\n' | awk '!seen[$0]++')

@@ -40,12 +40,10 @@ done
 : "${calibration_trials:=data/trials/${calibration_set}_cal}"
 methods=$(bccmt score --list-methods)  # the registered back-ends, in order
 
+. local/trial_sets.sh  # list_embeddings: the embeddings set of a trial list
+
 eval_embeddings() {  # eval_embeddings EMB TRIALS -> the embedding scp of the utterances of TRIALS
-  case "$2" in
-    vox1_O) echo "$1/voxceleb1_test/xvector.scp" ;;
-    so762_*) echo "$1/$2/xvector.scp" ;;  # speechocean762: its own data dir
-    *) echo "$1/voxceleb1/xvector.scp" ;;  # E and H draw on VoxCeleb1 dev + test
-  esac
+  echo "$1/$(list_embeddings "$2")/xvector.scp"
 }
 
 backend_inputs() {  # backend_inputs EXP_DIR METHOD: sets inputs=(the bccmt score options METHOD uses)
