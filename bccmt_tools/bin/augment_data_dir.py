@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bccmt_tools.data.augment import KINDS, SOURCE_CATEGORY, Augmenter, load_augment_config, to_int16, utterance_rng
+from bccmt_tools.data.augment import KINDS, SOURCE_CATEGORY, Augmenter, load_augment_config, utterance_rng
 from bccmt_tools.errors import BccmtError
 
 
@@ -38,12 +38,8 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
     kind needs is read. Each utterance gets its own generator from (seed, kind, utt), so the output
     does not depend on the job split. Returns the number of utterances written.
     """
-    from tqdm import tqdm
-
-    from bccmt_tools.io.atomic import atomic_directory
-    from bccmt_tools.io.audio import read_audio
+    from bccmt_tools.data.audio_copy import source_tables, write_audio_copy
     from bccmt_tools.io.datadir import DataDir
-    from bccmt_tools.io.kaldi_table import TableWriter
 
     if kind not in KINDS:
         raise BccmtError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})")
@@ -57,29 +53,16 @@ def augment_data_dir(kind, in_dir, out_dir, wav_ark_dir, sources, config=None, s
         augmenter = Augmenter({category: _read_source(_need(sources, category, kind), kind)}, [], config, seed)
 
     data = DataDir(in_dir)
-    wav_scp, utt2spk = data.require("wav.scp"), data.require("utt2spk")
-    missing = [utt for utt in utt2spk if utt not in wav_scp]
-    if missing:
-        raise BccmtError(f"{data.file('wav.scp')}: key {missing[0]!r}: in utt2spk but not in wav.scp")
+    _wav_scp, utt2spk = source_tables(data)
     chosen = select_utterances(utt2spk, num_utts, seed, kind)[job - 1::num_jobs]
     # Written in the order of the new ids, so that wav.scp comes out sorted.
-    renamed = sorted((f"{utt}-{kind}", utt) for utt in chosen)
+    entries = sorted((f"{utt}-{kind}", utt, utt2spk[utt]) for utt in chosen)
 
-    out_dir = Path(out_dir)
-    ark_path = Path(wav_ark_dir).resolve() / f"{out_dir.name}.ark"
-    ark_path.parent.mkdir(parents=True, exist_ok=True)
-    sample_rate = int(config["sample_rate"])
-    with atomic_directory(out_dir) as work:
-        new_utt2spk, new_utt2dur = {}, {}
-        with TableWriter(f"ark,scp:{ark_path},{work / 'wav.scp'}") as writer:
-            for new_utt, utt in tqdm(renamed, desc=f"augment {kind}", disable=not progress, mininterval=10):
-                samples = read_audio(wav_scp[utt], sample_rate, where=f"{data.file('wav.scp')}: key {utt!r}")
-                augmented, _ = augmenter.augment(samples, kind=kind, rng=utterance_rng(seed, kind, utt))
-                writer[new_utt] = (sample_rate, to_int16(augmented))
-                new_utt2spk[new_utt] = utt2spk[utt]
-                new_utt2dur[new_utt] = f"{samples.size / sample_rate:.3f}"
-        DataDir.write(work, utt2spk=new_utt2spk, utt2dur=new_utt2dur)
-    return len(renamed)
+    def change(samples, utt):
+        return augmenter.augment(samples, kind=kind, rng=utterance_rng(seed, kind, utt))[0]
+
+    return write_audio_copy(data, out_dir, wav_ark_dir, entries, change, int(config["sample_rate"]),
+                            f"augment {kind}", progress)
 
 
 def _need(sources, name, kind):

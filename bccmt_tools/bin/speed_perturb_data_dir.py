@@ -1,7 +1,5 @@
 """Make a speed-perturbed copy of a data dir (new speakers sp<f>-<spk>), audio written as wav arks."""
 
-from pathlib import Path
-
 import click
 
 from bccmt_tools.errors import BccmtError
@@ -11,38 +9,19 @@ def speed_perturb_data_dir(factor, in_dir, out_dir, wav_ark_dir, sample_rate=160
     """Write ``out_dir`` (wav.scp into an ark, utt2spk, spk2utt, utt2dur): every utterance of
     ``in_dir`` at ``factor`` times its speed, keys and speakers prefixed ``sp<factor>-``. Returns the
     number of utterances written."""
-    from tqdm import tqdm
-
-    from bccmt_tools.data.augment import to_int16
+    from bccmt_tools.data.audio_copy import source_tables, write_audio_copy
     from bccmt_tools.data.speed import check_factor, speed_perturb, speed_prefix
-    from bccmt_tools.io.atomic import atomic_directory
-    from bccmt_tools.io.audio import read_audio
     from bccmt_tools.io.datadir import DataDir
-    from bccmt_tools.io.kaldi_table import TableWriter
 
     factor = check_factor(factor)
     if factor == 1.0:
         raise BccmtError("--factor 1.0 would copy the data dir unchanged; use 0.9 or 1.1 (the original is factor 1)")
     prefix = speed_prefix(factor)
     data = DataDir(in_dir)
-    wav_scp, utt2spk = data.require("wav.scp"), data.require("utt2spk")
-    missing = [utt for utt in utt2spk if utt not in wav_scp]
-    if missing:
-        raise BccmtError(f"{data.file('wav.scp')}: key {missing[0]!r}: in utt2spk but not in wav.scp")
-    out_dir = Path(out_dir)
-    ark_path = Path(wav_ark_dir).resolve() / f"{out_dir.name}.ark"
-    ark_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(out_dir) as work:
-        new_utt2spk, new_utt2dur = {}, {}
-        with TableWriter(f"ark,scp:{ark_path},{work / 'wav.scp'}") as writer:
-            for utt in tqdm(sorted(utt2spk), desc=f"speed {factor:g}", disable=not progress, mininterval=10):
-                samples = read_audio(wav_scp[utt], sample_rate, where=f"{data.file('wav.scp')}: key {utt!r}")
-                perturbed = speed_perturb(samples, factor)
-                writer[prefix + utt] = (sample_rate, to_int16(perturbed))
-                new_utt2spk[prefix + utt] = prefix + utt2spk[utt]
-                new_utt2dur[prefix + utt] = f"{perturbed.size / sample_rate:.3f}"
-        DataDir.write(work, utt2spk=new_utt2spk, utt2dur=new_utt2dur)
-    return len(new_utt2spk)
+    _wav_scp, utt2spk = source_tables(data)
+    entries = [(prefix + utt, utt, prefix + utt2spk[utt]) for utt in sorted(utt2spk)]
+    return write_audio_copy(data, out_dir, wav_ark_dir, entries, lambda samples, _utt: speed_perturb(samples, factor),
+                            sample_rate, f"speed {factor:g}", progress)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
