@@ -42,9 +42,7 @@ REFERENCE = "ECAPA-C512 fp32"
 def build_models(args, workdir):
     """``{name: (onnx path, trained)}``, exported into ``workdir``."""
     import torch
-    import yaml
 
-    from bccmt_tools.models import build_model
     from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
     from bccmt_tools.models.export import deployment_metadata, export_int8, export_model
 
@@ -60,10 +58,15 @@ def build_models(args, workdir):
     models["Tiny int8"] = (report["path"], True)
     print(f"# Tiny int8: {report['quantized_nodes']} Conv/Gemm quantised; float: "
           + ", ".join(f"{k} x{v}" for k, v in report["float_ops"].items()))
-    torch.manual_seed(0)
-    ecapa_config = yaml.safe_load((REPO / "conf" / "models" / "ecapa_tdnn_c512.yaml").read_text())
-    ecapa_config["features"] = config.get("features")
-    ecapa = build_model(ecapa_config, where="ecapa_tdnn_c512.yaml").eval()
+    if args.conventional_exp:
+        conventional, conventional_config = load_model_from_exp(args.conventional_exp, None)
+        print(f"# Conventional Tiny: {args.conventional_exp}")
+    else:
+        conventional, conventional_config = untrained(REPO / "conf" / "models" / "bccmt_tiny_conventional.yaml", config)
+    models["Conventional Tiny fp32"] = (export_model(conventional, workdir / "conventional_fp32.onnx", "onnx",
+                                                     metadata=deployment_metadata(conventional_config, conventional)
+                                                     )["path"], bool(args.conventional_exp))
+    ecapa, ecapa_config = untrained(REPO / "conf" / "models" / "ecapa_tdnn_c512.yaml", config)
     ecapa_metadata = deployment_metadata(ecapa_config, ecapa)
     models["ECAPA-C512 fp32"] = (export_model(ecapa, workdir / "ecapa_fp32.onnx", "onnx",
                                               metadata=ecapa_metadata)["path"], False)
@@ -75,6 +78,20 @@ def build_models(args, workdir):
         except Exception as error:  # report and go on: the int8 ECAPA is optional
             print(f"# ECAPA-C512 int8 not built: {error}")
     return models
+
+
+def untrained(model_file, tiny_config):
+    """``(model, config)`` of the model file with random weights (seed 0) and the Tiny's features:
+    same cost as a trained one, so latency and size but no EER."""
+    import torch
+    import yaml
+
+    from bccmt_tools.models import build_model
+
+    torch.manual_seed(0)
+    config = yaml.safe_load(Path(model_file).read_text())
+    config["features"] = tiny_config.get("features")
+    return build_model(config, where=Path(model_file).name).eval(), config
 
 
 def frames(seconds):
@@ -185,7 +202,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp", default=str(EGS / "exp" / "compare" / "tiny_s1"), help="trained Tiny experiment")
     parser.add_argument("--checkpoint", default=None, help="default: avg_model.pt, else the newest epoch")
-    parser.add_argument("--calibration-data", default=str(EGS / "data" / "voxceleb1_dev"))
+    parser.add_argument("--conventional-exp", default=None,
+                        help="trained conventional Tiny experiment (default: random weights, latency and size only)")
+    parser.add_argument("--calibration-data", default=str(EGS / "data" / "voxceleb1_dev"),
+                        help="data dir (feats.scp or wav.scp) the int8 models are calibrated on")
     parser.add_argument("--calibration-utterances", type=int, default=300)
     parser.add_argument("--trials", default=str(EGS / "data" / "trials" / "vox1_O"))
     parser.add_argument("--trials-data", default=str(EGS / "data" / "voxceleb1_test"))
@@ -201,6 +221,20 @@ def main(argv=None):
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--workdir", default=None, help="where models and embeddings go (default: a temp dir)")
     args = parser.parse_args(argv)
+    from bccmt_tools.errors import BccmtError
+
+    try:
+        return run(args)
+    except BccmtError as error:
+        print(f"bench_deploy.py: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args):
+    """The benchmark of ``main``'s parsed options; prints its tables, returns 0."""
+    from bccmt_tools.models.quantize import data_entries
+
+    data_entries(args.calibration_data, limit=1)  # a --calibration-data that is no data dir fails before any export
     args.seconds = [float(value) for value in args.seconds.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bccmt-bench-deploy-"))
