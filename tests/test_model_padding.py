@@ -55,3 +55,25 @@ def test_maps_of_valid_queries_equal_one_by_one():
         for batch_map, single_map in zip(batch_stage, single_stage):
             tq, tk = single_map.shape[-2:]
             assert torch.allclose(batch_map[1, :, :tq, :tk], single_map[0], atol=1e-5)
+
+
+def test_attention_map_skips_the_fill_only_when_nothing_is_padded(monkeypatch):
+    """Unpadded keys: the same map without the -inf fill (a training-speed shortcut); padded keys
+    are still masked, and a traced (exported) graph always keeps the fill."""
+    from bccmt_tools.models.attention import attention_map
+
+    generator = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 2, 6, 4, generator=generator), torch.randn(2, 2, 4, 3, generator=generator)
+    bias = torch.randn(2, 6, 3, generator=generator)
+    fills = []
+    original = torch.Tensor.masked_fill
+    monkeypatch.setattr(torch.Tensor, "masked_fill", lambda self, *a: fills.append(1) or original(self, *a))
+    full = attention_map(q, k, bias, torch.ones(2, 3))
+    assert not fills
+    reference = torch.softmax(torch.matmul(q / 2.0, k) + bias, dim=-1)
+    assert torch.equal(full, reference)
+    padded = attention_map(q, k, bias, torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]))
+    assert fills and torch.all(padded[0, :, :, 2] == 0) and torch.equal(padded[1], reference[1])
+    fills.clear()
+    torch.jit.trace(lambda a, b: attention_map(a, b, bias, torch.ones(2, 3)), (q, k))
+    assert fills
