@@ -85,7 +85,7 @@ def frames(seconds):
 
 def measure_latency(models, args):
     """``{(name, seconds): {"model": [...], "e2e": [...]}}`` in ms."""
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.features.fbank_numpy import compute_fbank_numpy
     from bccmt_tools.io.audio import read_audio
 
@@ -122,7 +122,7 @@ def p90(values):
 
 
 def measure_accuracy(models, args):
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.io.trials import read_trials
     from bccmt_tools.models import quantize
 

@@ -12,9 +12,9 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from bccmt_tools.backend.extract import ExtractionOptions
-from bccmt_tools.backend.speech import speech_features
-from bccmt_tools.backend.verify import embed_audio
+from bccmt_tools.embed.extract import ExtractionOptions
+from bccmt_tools.embed.speech import speech_features
+from bccmt_tools.embed.trial_audio import embed_audio
 from bccmt_tools.cli import main
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import FbankConfig

@@ -318,7 +318,7 @@ def test_an_onnx_model_without_one_vector_per_utterance_is_refused(tmp_path):
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch"])])
     path = tmp_path / "flat.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.embed.extract import OnnxEmbedder
 
     with pytest.raises(BccmtError, match="has shape \\['batch'\\]; an embedding model's is \\[B, D\\]"):
         OnnxEmbedder(path)

@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.backend.extract import ExtractionOptions
+from bccmt_tools.embed.extract import ExtractionOptions
 from bccmt_tools.features.frontend import FBANK_FRONTENDS
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.backend.backends import backend_names
@@ -80,9 +80,10 @@ def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, 
     --skip-bad leaves such audio and its trials out instead.
     """
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
-    from bccmt_tools.backend.extract_io import load_embedder, resolve_device
+    from bccmt_tools.embed.extract_io import load_embedder, resolve_device
     from bccmt_tools.backend.scoring import score_trials
-    from bccmt_tools.backend.verify import decide, embed_audio, format_decisions, needed_audio, threshold_from_scores
+    from bccmt_tools.backend.verify import decide, format_decisions, threshold_from_scores
+    from bccmt_tools.embed.trial_audio import embed_audio, needed_audio
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.atomic import atomic_write
     from bccmt_tools.io.datadir import read_spk2utt
