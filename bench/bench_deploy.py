@@ -46,7 +46,7 @@ def build_models(args, workdir):
 
     from bccmt_tools.models import build_model
     from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
-    from bccmt_tools.models.export import deployment_metadata, export_int8, export_model
+    from bccmt_tools.deploy.export import deployment_metadata, export_int8, export_model
 
     torch.set_num_threads(1)
     models = {}
@@ -78,7 +78,7 @@ def build_models(args, workdir):
 
 
 def frames(seconds):
-    from bccmt_tools.models.cost import frames_for_seconds
+    from bccmt_tools.deploy.cost import frames_for_seconds
 
     return frames_for_seconds(seconds)
 
@@ -124,7 +124,7 @@ def p90(values):
 def measure_accuracy(models, args):
     from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.io.trials import read_trials
-    from bccmt_tools.models import quantize
+    from bccmt_tools.deploy import quantize
 
     results = {}
     features = None

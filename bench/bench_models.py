@@ -17,9 +17,9 @@ import torch
 import yaml
 
 from bccmt_tools.models import build_model
-from bccmt_tools.models.cost import (count_macs, count_parameters, frames_for_seconds, measure_onnx_latency,
+from bccmt_tools.deploy.cost import (count_macs, count_parameters, frames_for_seconds, measure_onnx_latency,
                                      onnx_session, time_calls)
-from bccmt_tools.models.export import write_onnx
+from bccmt_tools.deploy.export import write_onnx
 from bccmt_tools.models.fuse import fuse_for_inference
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "models"

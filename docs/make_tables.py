@@ -11,7 +11,7 @@ page; the text around it is ours. The tables come from:
   with the notes below (every field needs one, so a new option cannot go undocumented);
 * ``sizes``: parameters counted from every ``conf/models/*.yaml`` (cheap, always); MACs at 1, 2 and
   10 s, and at 2 s without the attention matrix products, with
-  ``bccmt_tools.models.cost.count_macs_split`` (slow: kept from the page unless ``--measure``, or
+  ``bccmt_tools.deploy.cost.count_macs_split`` (slow: kept from the page unless ``--measure``, or
   when a model's parameter count changed);
 * ``kd-options``: the ``kd`` section of the training-config defaults;
 * ``kd-mapping``: the student-to-teacher block mapping of the losses, for the Tiny and Base presets.
@@ -219,7 +219,7 @@ def parameters_of(config_name):
     """Parameters of the model of ``conf/models/<config_name>.yaml`` (classifier excluded)."""
     from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    from bccmt_tools.models.cost import count_parameters
+    from bccmt_tools.deploy.cost import count_parameters
 
     path = ROOT / "conf" / "models" / f"{config_name}.yaml"
     return count_parameters(build_model(read_yaml_mapping(path, what="model config"), str(path)))
@@ -231,7 +231,7 @@ def _mmacs_of(config_name):
 
     from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    from bccmt_tools.models.cost import count_macs_split
+    from bccmt_tools.deploy.cost import count_macs_split
 
     torch.set_num_threads(1)
     path = ROOT / "conf" / "models" / f"{config_name}.yaml"

@@ -176,7 +176,7 @@ def test_fbank_config_is_refused_with_exp(exported, user_data, tmp_path):
 
 
 def test_torchscript_export_stores_the_same_metadata(exported, tmp_path):
-    from bccmt_tools.models.export import read_torchscript_metadata
+    from bccmt_tools.deploy.export import read_torchscript_metadata
 
     exp, onnx_path, _dim = exported
     out = tmp_path / "model.pt"

@@ -10,7 +10,7 @@ import yaml
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.models import MODEL_REGISTRY, build_model, resolved_model_conf
 from bccmt_tools.models.attention import relative_offsets
-from bccmt_tools.models.cost import count_macs, count_macs_split, count_parameters
+from bccmt_tools.deploy.cost import count_macs, count_macs_split, count_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "models"
 torch.set_num_threads(1)

@@ -85,7 +85,7 @@ def cli(config_path, exp_dir, seconds, device, threads, runs, warmup, no_latency
     """
     import torch
 
-    from bccmt_tools.models.cost import measure_latency, measure_onnx_latency, onnx_session, profile_model
+    from bccmt_tools.deploy.cost import measure_latency, measure_onnx_latency, onnx_session, profile_model
     from bccmt_tools.models.fuse import fuse_for_inference
 
     torch.set_num_threads(threads)

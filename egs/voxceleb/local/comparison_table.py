@@ -640,7 +640,7 @@ def profile_variants(exp_dirs, seconds=(1.0, 10.0), runs=30, warmup=3, threads=1
     """Cost of one model per variant (the first exp dir of each), latency interleaved over models."""
     import torch
 
-    from bccmt_tools.models.cost import example_input, frames_for_seconds, profile_model
+    from bccmt_tools.deploy.cost import example_input, frames_for_seconds, profile_model
     from bccmt_tools.models.experiment import load_model_from_exp
     from bccmt_tools.models.fuse import fuse_for_inference
 
