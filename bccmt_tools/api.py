@@ -238,20 +238,16 @@ class SpeakerVerifier:
         verifier's), or with ``threshold`` when given. Without calibration ``threshold`` (on the
         score) is required.
         """
+        from bccmt_tools.backend.decisions import accepts, calibrated_llrs, llr_threshold
+
         scored, table, durations, spk2utt = self._scored(a, b, sample_rate)
         score = float(scored.scores[0])
         if self.calibration is None:
             if threshold is None:
                 raise BccmtError("SpeakerVerifier.verify: no calibration loaded; give threshold=... (on the score) "
                                  "or build the verifier with calibration=FILE (bccmt train-calibration)")
-            return Verification(score, None, bool(score >= threshold), float(threshold))
-        from bccmt_tools.backend.metrics import bayes_threshold
-        from bccmt_tools.backend.verify import calibrated_llrs
-
-        if threshold is not None and p_target is not None:
-            raise BccmtError("SpeakerVerifier.verify: give p_target (Bayes threshold) or threshold (on the LLR), "
-                             "not both")
-        if threshold is None:
-            threshold = bayes_threshold(self.p_target if p_target is None else p_target, self.c_miss, self.c_fa)
+            return Verification(score, None, bool(accepts(score, threshold)), float(threshold))
+        threshold = llr_threshold(threshold, p_target, self.c_miss, self.c_fa, default_p_target=self.p_target,
+                                  where="SpeakerVerifier.verify: ", names=("threshold", "p_target"))
         llr = float(calibrated_llrs(self.calibration, scored, table, durations, spk2utt, "SpeakerVerifier")[0])
-        return Verification(score, llr, bool(llr >= threshold), float(threshold))
+        return Verification(score, llr, bool(accepts(llr, threshold)), float(threshold))

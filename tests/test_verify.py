@@ -6,7 +6,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bccmt_tools.backend.verify import threshold_from_scores
+from bccmt_tools.backend.decisions import threshold_from_scores
 from bccmt_tools.cli import main
 from bccmt_tools.models import build_model
 

@@ -8,6 +8,19 @@ from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
 
 
+def audio_trials(trials, spk2utt=None, where="spk2utt"):
+    """The pairs whose audio is needed: ``trials`` themselves, or with ``spk2utt`` (enrolment ids
+    are speakers, ``where`` its file) each enrolment speaker's utterances paired with the test."""
+    from bccmt_tools.io.trials import Trial
+
+    if spk2utt is None:
+        return trials
+    missing = sorted({t.enroll for t in trials} - set(spk2utt))
+    if missing:
+        raise BccmtError(f"{where}: key {missing[0]!r}: enrolment id of the trials not in spk2utt")
+    return [Trial(utt, t.test, None) for t in trials for utt in spk2utt[t.enroll]]
+
+
 def needed_audio(trials, wav_scp_path):
     """``[(key, wav.scp entry)]`` for every trial key, in first-use order; a key missing from
     ``wav.scp`` is an error naming both files' roles."""
