@@ -13,7 +13,7 @@ static QDQ calibrated on --calibration-data):
   10 s utterances (made from the minivox wavs unless --throughput-data is given), fbank
   included, as times real time (audio seconds / wall seconds).
 
-ECAPA-C512 has no trained weights here: it is built from conf/models/ecapa_tdnn_c512.yaml with
+ECAPA-C512 has no trained weights here: it is built from bccmt_tools/conf/models/ecapa_tdnn_c512.yaml with
 random weights (same cost), so it gets latency, size and throughput but no EER.
 
     .venv/bin/python bench/bench_deploy.py --exp egs/voxceleb/exp/compare/tiny_s1 --workdir /tmp/bench_deploy
@@ -44,9 +44,10 @@ def build_models(args, workdir):
     import torch
     import yaml
 
+    from bccmt_tools.deploy.export import deployment_metadata, export_int8, export_model
     from bccmt_tools.models import build_model
     from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
-    from bccmt_tools.deploy.export import deployment_metadata, export_int8, export_model
+    from bccmt_tools.train.model_file import PACKAGE_MODELS
 
     torch.set_num_threads(1)
     models = {}
@@ -61,7 +62,7 @@ def build_models(args, workdir):
     print(f"# Tiny int8: {report['quantized_nodes']} Conv/Gemm quantised; float: "
           + ", ".join(f"{k} x{v}" for k, v in report["float_ops"].items()))
     torch.manual_seed(0)
-    ecapa_config = yaml.safe_load((REPO / "conf" / "models" / "ecapa_tdnn_c512.yaml").read_text())
+    ecapa_config = yaml.safe_load((PACKAGE_MODELS / "ecapa_tdnn_c512.yaml").read_text())
     ecapa_config["features"] = config.get("features")
     ecapa = build_model(ecapa_config, where="ecapa_tdnn_c512.yaml").eval()
     ecapa_metadata = deployment_metadata(ecapa_config, ecapa)

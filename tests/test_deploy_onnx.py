@@ -33,7 +33,7 @@ def exported(tmp_path_factory):
     """A fake experiment dir (tiny BC-CMT, random weights, non-trivial BatchNorm) and its ONNX export."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    with open(REPO / "conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
+    with open(REPO / "bccmt_tools/conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     config["features"] = dict(FEATURES)
     model = build_model(config)

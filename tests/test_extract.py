@@ -15,7 +15,7 @@ from bccmt_tools.io.kaldi_table import TableWriter, read_table_dict
 from bccmt_tools.models import build_model
 from bccmt_tools.models.experiment import load_model_from_exp
 
-CONFIG = "conf/models/bccmt_tiny.yaml"
+CONFIG = "bccmt_tools/conf/models/bccmt_tiny.yaml"
 
 
 def make_exp(exp_dir):

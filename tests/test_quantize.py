@@ -35,7 +35,7 @@ def setup(tmp_path_factory):
     and a labelled trial list over it."""
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("int8")
-    config = yaml.safe_load((REPO / "conf/models/bccmt_tiny.yaml").read_text())
+    config = yaml.safe_load((REPO / "bccmt_tools/conf/models/bccmt_tiny.yaml").read_text())
     config["features"] = {"num_mel_bins": 80, "cmn": True}
     model = build_model(config)
     exp = root / "exp"

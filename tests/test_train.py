@@ -121,6 +121,12 @@ def test_cli_trains_and_reports_bad_feature_entries(tmp_path):
     result = runner.invoke(cli, base + ["--exp", str(tmp_path / "ok"), "--set", "optim.lr=0.002"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((tmp_path / "ok" / "config.yaml").read_text())["optim"]["lr"] == 0.002
+    # --print-config prints what the run wrote to config.yaml, byte for byte, and needs no --exp.
+    printed = runner.invoke(cli, base + ["--set", "optim.lr=0.002", "--print-config"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout == (tmp_path / "ok" / "config.yaml").read_text()
+    missing = runner.invoke(cli, base)
+    assert missing.exit_code == 2 and "Missing option '--exp'" in missing.output
     lines = open(f"{data}/feats.scp").read().splitlines()
     key = lines[1].split()[0]
     lines[1] = f"{key} {data}/feats.ark:123456789"

@@ -79,7 +79,7 @@ def cli(config_path, exp_dir, seconds, device, threads, runs, warmup, no_latency
 
     \b
     Examples:
-        bccmt profile --config conf/models/bccmt_tiny.yaml --seconds 1,10
+        bccmt profile --config bccmt_tools/conf/models/bccmt_tiny.yaml --seconds 1,10
         bccmt profile --exp exp/bccmt_tiny --threads 1 --json
         bccmt profile --exp exp/bccmt_tiny --onnx exp/bccmt_tiny/model.onnx
     """

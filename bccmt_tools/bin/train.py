@@ -8,8 +8,8 @@ import click
               help="Training YAML (see egs/voxceleb/conf/train/); every key is checked against the defaults.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="Training data dir: feats.scp (or wav.scp with --data-type raw) and utt2spk.")
-@click.option("--exp", "exp_dir", required=True, type=click.Path(file_okay=False),
-              help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log.")
+@click.option("--exp", "exp_dir", type=click.Path(file_okay=False),
+              help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log (required to train).")
 @click.option("--teacher", "teacher_dir", default=None, type=click.Path(file_okay=False),
               help="Teacher exp dir (its config.yaml + avg_model.pt or newest checkpoint): enables KD.")
 @click.option("--init-from", "init_dir", default=None, type=click.Path(file_okay=False, exists=True),
@@ -32,8 +32,11 @@ import click
               help="Stop after this many epochs of this run (for time-limited jobs); continue with --resume.")
 @click.option("--num-threads", type=int, default=None, help="Torch intra-op CPU threads (default: torch's choice).")
 @click.option("--no-progress", is_flag=True, help="No tqdm progress bar on stderr.")
-def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite, device, data_type, seed,
-        num_workers, epochs, overrides, stop_after, num_threads, no_progress):
+@click.option("--print-config", is_flag=True,
+              help="Print the fully resolved training config (YAML, as EXP/config.yaml would hold it) and exit.")
+@click.pass_context
+def cli(ctx, config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite, device, data_type, seed,
+        num_workers, epochs, overrides, stop_after, num_threads, no_progress, print_config):
     """Train the model of --config on --data into --exp.
 
     Writes the fully resolved config to EXP/config.yaml, one checkpoint per epoch to
@@ -62,6 +65,7 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
           --data data/train --exp exp/teacher_base --device cuda
       bccmt train --init-from exp/teacher_base --config conf/train/lmft_mini.yaml \\
           --data data/train --exp exp/teacher_base_lmft        # large-margin fine-tuning
+      bccmt train --config conf/train/tiny_mini.yaml --data data/train --print-config
     """
     import contextlib
     import os
@@ -76,6 +80,14 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
                        ("trainer.epochs", epochs)):
         if value is not None:
             extra.append(f"{key}={value}")
+    if print_config:
+        from bccmt_tools.train.config import dump_config, experiment_config
+
+        click.echo(dump_config(experiment_config(run_config(config_path, data_dir, extra, init_dir), teacher_dir)),
+                   nl=False)
+        return
+    if exp_dir is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "exp_dir"))
     rank0 = os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 locks and clears for all ranks
     # One training per experiment at a time.
     lock = experiment_lock(exp_dir) if rank0 else contextlib.nullcontext()
