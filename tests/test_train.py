@@ -215,3 +215,26 @@ def test_checkpoint_from_before_data_speed_perturb_still_resumes(tmp_path):
         Trainer(speeds, data, tmp_path / "exp", resume=True, show_progress=False)
     summaries = Trainer(config, data, tmp_path / "exp", resume=True, show_progress=False).run()
     assert len(summaries) == 1 and (tmp_path / "exp" / "checkpoints" / "epoch_0002.pt").is_file()
+
+
+def test_the_process_group_is_torn_down_after_training_and_on_error(tmp_path):
+    """bccmt train destroys the DDP process group when it ends, and when it fails; a group of one
+    gloo process stands in for torchrun's."""
+    import torch.distributed as dist
+
+    from bccmt_tools.bin.train import cli
+
+    data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = tmp_path / "train.yaml"
+    config.write_text("model: bccmt\nmodel_conf: {size: tiny}\ndata: {crop_frames: 24, batch_size: 4}\n"
+                      "trainer: {epochs: 1}\n")
+    base = ["--config", str(config), "--data", data, "--device", "cpu", "--no-progress", "--num-workers", "0"]
+    for name, extra, exit_code in (("ok", [], 0), ("bad", ["--set", "data.batch_size=1000"], 1)):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store_{name}", rank=0, world_size=1)
+        try:
+            result = CliRunner().invoke(cli, base + ["--exp", str(tmp_path / name)] + extra)
+            assert result.exit_code == exit_code, result.output
+            assert not dist.is_initialized()
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()

@@ -1,5 +1,6 @@
 """Starting a training run (``bccmt train``): what may happen to an experiment dir that already
-holds a model (the resume / overwrite policy), the config of the run, and the run itself.
+holds a model (the resume / overwrite policy), the config of the run, and the run itself, with the
+DDP process group torn down at its end, also on error.
 """
 
 import os
@@ -42,12 +43,17 @@ def run_config(config_path, data_dir=None, overrides=(), init_dir=None):
 
 def train(config, data_dir, exp_dir, teacher_dir=None, init_dir=None, **options):
     """Train ``config`` on ``data_dir`` into ``exp_dir`` (``options`` go to the Trainer), from
-    ``init_dir``'s weights unless resumed."""
+    ``init_dir``'s weights unless resumed; the DDP process group is destroyed at the end, also on
+    error."""
+    from bccmt_tools.train import distributed
     from bccmt_tools.train.trainer import Trainer
 
-    trainer = Trainer(config, data_dir, exp_dir, teacher_dir=teacher_dir, **options)
-    if init_dir and trainer.resume_state is None:  # a resumed run continues from its own checkpoints
-        from bccmt_tools.train.init_from import load_initial_weights
+    try:
+        trainer = Trainer(config, data_dir, exp_dir, teacher_dir=teacher_dir, **options)
+        if init_dir and trainer.resume_state is None:  # a resumed run continues from its own checkpoints
+            from bccmt_tools.train.init_from import load_initial_weights
 
-        trainer.log.write(load_initial_weights(trainer.objective, init_dir, trainer.dataset.spk2id))
-    return trainer.run()
+            trainer.log.write(load_initial_weights(trainer.objective, init_dir, trainer.dataset.spk2id))
+        return trainer.run()
+    finally:
+        distributed.cleanup()
