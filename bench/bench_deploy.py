@@ -123,9 +123,9 @@ def p90(values):
 
 
 def measure_accuracy(models, args):
+    from bccmt_tools.deploy import quantize
     from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.io.trials import read_trials
-    from bccmt_tools.deploy import quantize
 
     results = {}
     features = None

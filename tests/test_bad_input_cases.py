@@ -12,10 +12,10 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
+from bccmt_tools.cli import main
 from bccmt_tools.embed.extract import ExtractionOptions
 from bccmt_tools.embed.speech import speech_features
 from bccmt_tools.embed.trial_audio import embed_audio
-from bccmt_tools.cli import main
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import FbankConfig
 from bccmt_tools.features.vad import (DEFAULT_MIN_SPEECH, frame_log_energy, require_speech, speech_seconds,

@@ -12,8 +12,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bccmt_tools.embed.extract import METADATA_KEYS
 from bccmt_tools.cli import main
+from bccmt_tools.embed.extract import METADATA_KEYS
 from bccmt_tools.features.fbank import FbankConfig
 from bccmt_tools.models import build_model
 from tests.conftest import write_wav

@@ -13,10 +13,10 @@ import yaml
 from click.testing import CliRunner
 
 from bccmt_tools.cli import main
-from bccmt_tools.models import build_model
 from bccmt_tools.deploy.export import write_onnx
-from bccmt_tools.models.fuse import fuse_for_inference
 from bccmt_tools.deploy.quantize import QUANTIZATION_METADATA_KEY, float_nodes
+from bccmt_tools.models import build_model
+from bccmt_tools.models.fuse import fuse_for_inference
 from tests.conftest import write_wav
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,8 +2,8 @@
 
 import click
 
-from bccmt_tools.io import expdir
 from bccmt_tools.deploy.export import DEFAULT_TOLERANCE, FORMATS, deployment_metadata, export_model
+from bccmt_tools.io import expdir
 from bccmt_tools.models.experiment import load_model_from_exp
 
 

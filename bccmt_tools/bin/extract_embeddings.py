@@ -2,8 +2,8 @@
 
 import click
 
-from bccmt_tools.embed.extract import ExtractionOptions
 from bccmt_tools.bin._options import audio_input_options
+from bccmt_tools.embed.extract import ExtractionOptions
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

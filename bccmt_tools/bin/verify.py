@@ -2,11 +2,11 @@
 
 import click
 
+from bccmt_tools.backend.backends import backend_names
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
+from bccmt_tools.bin._options import audio_input_options
 from bccmt_tools.embed.extract import ExtractionOptions
 from bccmt_tools.features.frontend import FBANK_FRONTENDS
-from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
-from bccmt_tools.backend.backends import backend_names
-from bccmt_tools.bin._options import audio_input_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
