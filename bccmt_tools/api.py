@@ -46,7 +46,7 @@ class SpeakerVerifier:
     """Embed audio, enrol speakers, score and verify pairs with one embedding model.
 
     ``embedder(feats [B, T, F] float32, lengths [B] int64) -> [B, D]`` is what
-    ``from_exp`` / ``from_onnx`` build (``backend.extract.TorchEmbedder`` / ``OnnxEmbedder``);
+    ``from_exp`` / ``from_onnx`` build (``embed.extract.TorchEmbedder`` / ``OnnxEmbedder``);
     ``fbank`` (a ``FbankConfig``, default the toolkit's) and ``cmn`` are the model's features.
     ``calibration`` (a path or ``backend.calibration.Calibration``) turns scores into LLRs;
     ``mean_vector`` (a path written by ``mean-embeddings --global-mean-out`` or an array) is
@@ -60,7 +60,7 @@ class SpeakerVerifier:
     def __init__(self, embedder, fbank=None, cmn=True, *, frontend="numpy", calibration=None, mean_vector=None,
                  p_target=0.01, c_miss=1.0, c_fa=1.0, batch_size=16, min_speech=None, vad_trim=False,
                  resample=False, channel=None):
-        from bccmt_tools.backend.extract import ExtractionOptions
+        from bccmt_tools.embed.extract import ExtractionOptions
         from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
 
         if fbank is None:
@@ -91,7 +91,7 @@ class SpeakerVerifier:
             import torch  # noqa: F401
         except ImportError:
             raise BccmtError("SpeakerVerifier.from_exp needs torch; without torch use from_onnx") from None
-        from bccmt_tools.backend.extract_io import load_embedder, resolve_device
+        from bccmt_tools.embed.extract_io import load_embedder, resolve_device
 
         embedder, fbank, cmn = load_embedder(str(exp_dir), checkpoint, resolve_device(device))
         options.setdefault("frontend", "torchaudio")
@@ -101,7 +101,7 @@ class SpeakerVerifier:
     def from_onnx(cls, path, fbank_config=None, num_threads=1, device="cpu", **options):
         """A verifier with a model exported by ``bccmt export`` (onnxruntime, numpy fbank: no torch),
         as ``verify --onnx``; features from the file's metadata or ``fbank_config`` (YAML)."""
-        from bccmt_tools.backend.extract_io import load_embedder
+        from bccmt_tools.embed.extract_io import load_embedder
 
         embedder, fbank, cmn = load_embedder(onnx_path=str(path), fbank_config_path=fbank_config, device=device,
                                              require_features=True, num_threads=num_threads)
@@ -130,7 +130,7 @@ class SpeakerVerifier:
     def _embed_many(self, items):
         """``([embedding float32 [D]], [seconds])`` of audio items (paths, wav.scp entries or sample
         arrays), through the tools' extraction code."""
-        from bccmt_tools.backend.verify import embed_audio
+        from bccmt_tools.embed.trial_audio import embed_audio
 
         keys = [f"input{i}" for i in range(len(items))]
         entries, arrays = [], []
@@ -150,9 +150,9 @@ class SpeakerVerifier:
 
     def _embed_arrays(self, arrays, durations):
         """``key -> embedding`` of ``[(key, samples)]``: the speech check, fbank and extraction of
-        ``embed_audio`` (backend.speech / backend.extract), on samples instead of files."""
-        from bccmt_tools.backend.extract import extract_embeddings
-        from bccmt_tools.backend.speech import speech_features
+        ``embed_audio`` (embed.speech / embed.extract), on samples instead of files."""
+        from bccmt_tools.embed.extract import extract_embeddings
+        from bccmt_tools.embed.speech import speech_features
 
         for key, samples in arrays:
             durations[key] = len(samples) / self.fbank.sample_rate
@@ -238,20 +238,16 @@ class SpeakerVerifier:
         verifier's), or with ``threshold`` when given. Without calibration ``threshold`` (on the
         score) is required.
         """
+        from bccmt_tools.backend.decisions import accepts, calibrated_llrs, llr_threshold
+
         scored, table, durations, spk2utt = self._scored(a, b, sample_rate)
         score = float(scored.scores[0])
         if self.calibration is None:
             if threshold is None:
                 raise BccmtError("SpeakerVerifier.verify: no calibration loaded; give threshold=... (on the score) "
                                  "or build the verifier with calibration=FILE (bccmt train-calibration)")
-            return Verification(score, None, bool(score >= threshold), float(threshold))
-        from bccmt_tools.backend.metrics import bayes_threshold
-        from bccmt_tools.backend.verify import calibrated_llrs
-
-        if threshold is not None and p_target is not None:
-            raise BccmtError("SpeakerVerifier.verify: give p_target (Bayes threshold) or threshold (on the LLR), "
-                             "not both")
-        if threshold is None:
-            threshold = bayes_threshold(self.p_target if p_target is None else p_target, self.c_miss, self.c_fa)
+            return Verification(score, None, bool(accepts(score, threshold)), float(threshold))
+        threshold = llr_threshold(threshold, p_target, self.c_miss, self.c_fa, default_p_target=self.p_target,
+                                  where="SpeakerVerifier.verify: ", names=("threshold", "p_target"))
         llr = float(calibrated_llrs(self.calibration, scored, table, durations, spk2utt, "SpeakerVerifier")[0])
-        return Verification(score, llr, bool(llr >= threshold), float(threshold))
+        return Verification(score, llr, bool(accepts(llr, threshold)), float(threshold))

@@ -13,7 +13,7 @@ static QDQ calibrated on --calibration-data):
   10 s utterances (made from the minivox wavs unless --throughput-data is given), fbank
   included, as times real time (audio seconds / wall seconds).
 
-ECAPA-C512 has no trained weights here: it is built from conf/models/ecapa_tdnn_c512.yaml with
+ECAPA-C512 has no trained weights here: it is built from bccmt_tools/conf/models/ecapa_tdnn_c512.yaml with
 random weights (same cost), so it gets latency, size and throughput but no EER.
 
     .venv/bin/python bench/bench_deploy.py --exp egs/voxceleb/exp/compare/tiny_s1 --workdir /tmp/bench_deploy
@@ -43,8 +43,9 @@ def build_models(args, workdir):
     """``{name: (onnx path, trained)}``, exported into ``workdir``."""
     import torch
 
+    from bccmt_tools.deploy.export import deployment_metadata, export_int8, export_model
     from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
-    from bccmt_tools.models.export import deployment_metadata, export_int8, export_model
+    from bccmt_tools.train.model_file import PACKAGE_MODELS
 
     torch.set_num_threads(1)
     models = {}
@@ -62,11 +63,11 @@ def build_models(args, workdir):
         conventional, conventional_config = load_model_from_exp(args.conventional_exp, None)
         print(f"# Conventional Tiny: {args.conventional_exp}")
     else:
-        conventional, conventional_config = untrained(REPO / "conf" / "models" / "bccmt_tiny_conventional.yaml", config)
+        conventional, conventional_config = untrained(PACKAGE_MODELS / "bccmt_tiny_conventional.yaml", config)
     models["Conventional Tiny fp32"] = (export_model(conventional, workdir / "conventional_fp32.onnx", "onnx",
                                                      metadata=deployment_metadata(conventional_config, conventional)
                                                      )["path"], bool(args.conventional_exp))
-    ecapa, ecapa_config = untrained(REPO / "conf" / "models" / "ecapa_tdnn_c512.yaml", config)
+    ecapa, ecapa_config = untrained(PACKAGE_MODELS / "ecapa_tdnn_c512.yaml", config)
     ecapa_metadata = deployment_metadata(ecapa_config, ecapa)
     models["ECAPA-C512 fp32"] = (export_model(ecapa, workdir / "ecapa_fp32.onnx", "onnx",
                                               metadata=ecapa_metadata)["path"], False)
@@ -95,14 +96,14 @@ def untrained(model_file, tiny_config):
 
 
 def frames(seconds):
-    from bccmt_tools.models.cost import frames_for_seconds
+    from bccmt_tools.deploy.cost import frames_for_seconds
 
     return frames_for_seconds(seconds)
 
 
 def measure_latency(models, args):
     """``{(name, seconds): {"model": [...], "e2e": [...]}}`` in ms."""
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.features.fbank_numpy import compute_fbank_numpy
     from bccmt_tools.io.audio import read_audio
 
@@ -139,9 +140,9 @@ def p90(values):
 
 
 def measure_accuracy(models, args):
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.deploy import quantize
+    from bccmt_tools.embed.extract import OnnxEmbedder
     from bccmt_tools.io.trials import read_trials
-    from bccmt_tools.models import quantize
 
     results = {}
     features = None
@@ -232,7 +233,7 @@ def main(argv=None):
 
 def run(args):
     """The benchmark of ``main``'s parsed options; prints its tables, returns 0."""
-    from bccmt_tools.models.quantize import data_entries
+    from bccmt_tools.deploy.quantize import data_entries
 
     data_entries(args.calibration_data, limit=1)  # a --calibration-data that is no data dir fails before any export
     args.seconds = [float(value) for value in args.seconds.split(",")]

@@ -16,13 +16,14 @@ from pathlib import Path
 import torch
 import yaml
 
-from bccmt_tools.models import build_model
-from bccmt_tools.models.cost import (count_macs, count_parameters, frames_for_seconds, measure_onnx_latency,
+from bccmt_tools.deploy.cost import (count_macs, count_parameters, frames_for_seconds, measure_onnx_latency,
                                      onnx_session, time_calls)
-from bccmt_tools.models.export import write_onnx
+from bccmt_tools.deploy.export import write_onnx
+from bccmt_tools.models import build_model
 from bccmt_tools.models.fuse import fuse_for_inference
+from bccmt_tools.train.model_file import PACKAGE_MODELS
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "models"
+CONF = PACKAGE_MODELS
 MODELS = ["bccmt_tiny", "bccmt_tiny_conventional", "bccmt_small", "bccmt_base", "ecapa_tdnn_c512", "resnet34"]
 REFERENCE = "bccmt_tiny"
 

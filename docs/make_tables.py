@@ -9,9 +9,9 @@ page; the text around it is ours. The tables come from:
 
 * ``model-conf-*``: the config dataclasses of the model registry (field, default, size presets),
   with the notes below (every field needs one, so a new option cannot go undocumented);
-* ``sizes``: parameters counted from every ``conf/models/*.yaml`` (cheap, always); MACs at 1, 2 and
+* ``sizes``: parameters counted from every ``bccmt_tools/conf/models/*.yaml`` (cheap, always); MACs at 1, 2 and
   10 s, and at 2 s without the attention matrix products, with
-  ``bccmt_tools.models.cost.count_macs_split`` (slow: kept from the page unless ``--measure``, or
+  ``bccmt_tools.deploy.cost.count_macs_split`` (slow: kept from the page unless ``--measure``, or
   when a model's parameter count changed);
 * ``kd-options``: the ``kd`` section of the training-config defaults;
 * ``kd-mapping``: the student-to-teacher block mapping of the losses, for the Tiny and Base presets.
@@ -216,12 +216,13 @@ def kd_mapping_table():
 
 
 def parameters_of(config_name):
-    """Parameters of the model of ``conf/models/<config_name>.yaml`` (classifier excluded)."""
+    """Parameters of the model of ``bccmt_tools/conf/models/<config_name>.yaml`` (classifier excluded)."""
+    from bccmt_tools.deploy.cost import count_parameters
     from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    from bccmt_tools.models.cost import count_parameters
+    from bccmt_tools.train.model_file import PACKAGE_MODELS
 
-    path = ROOT / "conf" / "models" / f"{config_name}.yaml"
+    path = PACKAGE_MODELS / f"{config_name}.yaml"
     return count_parameters(build_model(read_yaml_mapping(path, what="model config"), str(path)))
 
 
@@ -229,19 +230,20 @@ def _mmacs_of(config_name):
     """MMACs at 1 s, 2 s, 2 s without the attention matrix products, and 10 s."""
     import torch
 
+    from bccmt_tools.deploy.cost import count_macs_split
     from bccmt_tools.io.yaml_io import read_yaml_mapping
     from bccmt_tools.models import build_model
-    from bccmt_tools.models.cost import count_macs_split
+    from bccmt_tools.train.model_file import PACKAGE_MODELS
 
     torch.set_num_threads(1)
-    path = ROOT / "conf" / "models" / f"{config_name}.yaml"
+    path = PACKAGE_MODELS / f"{config_name}.yaml"
     model = build_model(read_yaml_mapping(path, what="model config"), str(path))
     one, two, ten = (count_macs_split(model, seconds) for seconds in (1.0, 2.0, 10.0))
     return (one["macs"] / 1e6, two["macs"] / 1e6, (two["macs"] - two["attention_matmul_macs"]) / 1e6,
             ten["macs"] / 1e6)
 
 
-SIZE_ROW = re.compile(r"^\| \[`conf/models/(\w+)\.yaml`\]\S* \| [^|]+ \| ([\d,]+)"
+SIZE_ROW = re.compile(r"^\| \[`bccmt_tools/conf/models/(\w+)\.yaml`\]\S* \| [^|]+ \| ([\d,]+)"
                       r" \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|")
 
 
@@ -259,7 +261,7 @@ def sizes_table(current_text, measure):
             mmacs = _mmacs_of(name)
         else:
             mmacs = old[name][1]
-        lines.append(_row([f"[`conf/models/{name}.yaml`](../conf/models/{name}.yaml)", title, f"{params:,}",
+        lines.append(_row([f"[`bccmt_tools/conf/models/{name}.yaml`](../bccmt_tools/conf/models/{name}.yaml)", title, f"{params:,}",
                            *(f"{value:.1f}" for value in mmacs), f"{mmacs[3] / mmacs[0]:.1f}x"]))
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The tiny real-speech corpus inside the repository (egs/voxceleb/local/make_tinyvox.py made it).
+#: The tiny real-speech corpus inside the repository (egs/voxceleb/make_tinyvox.py made it).
 TINYVOX = REPO / "egs" / "voxceleb" / "tinyvox"
 #: The mini corpus's counts, as its README documents them (asserted whenever BCCMT_DATA is it).
 MINI_COUNTS = {"voxceleb1_test": 1018, "voxceleb1_dev": 1256, "voxceleb2_dev": 3124, "vox1_O": 3500,

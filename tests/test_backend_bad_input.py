@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from bccmt_tools.backend.embeddings import EmbeddingTable, load_embeddings
-from bccmt_tools.backend.extract import ExtractionOptions, extract_embeddings
 from bccmt_tools.backend.scoring import score_trials
 from bccmt_tools.cli import main
+from bccmt_tools.embed.extract import ExtractionOptions, extract_embeddings
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.kaldi_table import TableWriter
 

@@ -12,10 +12,10 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from bccmt_tools.backend.extract import ExtractionOptions
-from bccmt_tools.backend.speech import speech_features
-from bccmt_tools.backend.verify import embed_audio
 from bccmt_tools.cli import main
+from bccmt_tools.embed.extract import ExtractionOptions
+from bccmt_tools.embed.speech import speech_features
+from bccmt_tools.embed.trial_audio import embed_audio
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import FbankConfig
 from bccmt_tools.features.vad import (DEFAULT_MIN_SPEECH, frame_log_energy, require_speech, speech_seconds,
@@ -371,7 +371,7 @@ def test_run_comparison_validates_stage_numbers(tmp_path):
     env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     for args, complaint in ((["--stage", "7"], "must be a stage number 1-4, got '7'"),
                             (["--stage", "3", "--stop-stage", "2"], "comes after --stop-stage 2")):
-        result = subprocess.run(["bash", "local/run_comparison.sh", *args], cwd=work, env=env, capture_output=True,
+        result = subprocess.run(["bash", "run_compare.sh", *args], cwd=work, env=env, capture_output=True,
                                 text=True, timeout=60)
         assert result.returncode == 1 and complaint in result.stderr, result.stderr
     assert not (work / "exp").exists()
@@ -379,7 +379,8 @@ def test_run_comparison_validates_stage_numbers(tmp_path):
 
 def test_run_comparison_presets(tmp_path):
     """An unknown --preset is one line; the gpu preset's file sources cleanly and the script goes on
-    to its data check (a copy of the recipe has no data)."""
+    to its data check (a copy of the recipe has no data). Run by its old name, local/run_comparison.sh,
+    which hands over to run_compare.sh."""
     work = recipe_copy(tmp_path)
     env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run(["bash", "local/run_comparison.sh", "--preset", "tpu"], cwd=work, env=env,
@@ -395,7 +396,7 @@ def test_run_comparison_rejects_a_bad_ablation_spec(tmp_path):
     work = recipe_copy(tmp_path)
     env = dict(os.environ, PATH=f"{Path(os.sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     for option in ("--model-ablations", "--kd-ablations"):
-        result = subprocess.run(["bash", "local/run_comparison.sh", option, "ok:model_conf.ffn=depthwise nocolon"],
+        result = subprocess.run(["bash", "run_compare.sh", option, "ok:model_conf.ffn=depthwise nocolon"],
                                 cwd=work, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stderr
         assert f"{option}: 'nocolon' is not NAME:key=value[,key=value]" in result.stderr

@@ -318,7 +318,7 @@ def test_an_onnx_model_without_one_vector_per_utterance_is_refused(tmp_path):
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch"])])
     path = tmp_path / "flat.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    from bccmt_tools.backend.extract import OnnxEmbedder
+    from bccmt_tools.embed.extract import OnnxEmbedder
 
     with pytest.raises(BccmtError, match="has shape \\['batch'\\]; an embedding model's is \\[B, D\\]"):
         OnnxEmbedder(path)
@@ -326,7 +326,7 @@ def test_an_onnx_model_without_one_vector_per_utterance_is_refused(tmp_path):
 
 def test_profile_lengths_are_bounded():
     for seconds in ("nan", "600", "0", "1,inf"):
-        result = bccmt("profile", "--config", Path(__file__).resolve().parents[1] / "conf/models/bccmt_tiny.yaml",
+        result = bccmt("profile", "--config", Path(__file__).resolve().parents[1] / "bccmt_tools/conf/models/bccmt_tiny.yaml",
                        "--seconds", seconds, "--no-latency")
         assert result.exit_code == 1 and "--seconds: lengths must be above" in result.output, (seconds, result.output)
 

@@ -1,4 +1,4 @@
-"""The comparison study's table maker (egs/voxceleb/local/comparison_table.py) on synthetic results."""
+"""The comparison study's table maker (egs/voxceleb/compare/comparison_table.py) on synthetic results."""
 
 import importlib.util
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-SCRIPT = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "local" / "comparison_table.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "compare" / "comparison_table.py"
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bccmt_tools.backend.extract import METADATA_KEYS
 from bccmt_tools.cli import main
+from bccmt_tools.embed.extract import METADATA_KEYS
 from bccmt_tools.features.fbank import FbankConfig
 from bccmt_tools.models import build_model
 from tests.conftest import write_wav
@@ -33,7 +33,7 @@ def exported(tmp_path_factory):
     """A fake experiment dir (tiny BC-CMT, random weights, non-trivial BatchNorm) and its ONNX export."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    with open(REPO / "conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
+    with open(REPO / "bccmt_tools/conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     config["features"] = dict(FEATURES)
     model = build_model(config)
@@ -176,7 +176,7 @@ def test_fbank_config_is_refused_with_exp(exported, user_data, tmp_path):
 
 
 def test_torchscript_export_stores_the_same_metadata(exported, tmp_path):
-    from bccmt_tools.models.export import read_torchscript_metadata
+    from bccmt_tools.deploy.export import read_torchscript_metadata
 
     exp, onnx_path, _dim = exported
     out = tmp_path / "model.pt"

@@ -110,7 +110,7 @@ def documentation_sources():
             + list(_walk(ROOT / "egs", ["*.md"])):
         if path.exists():
             sources.append((path, path.read_text(encoding="utf-8"), True))
-    for path in itertools.chain(_walk(ROOT / "conf", ["*.yaml", "*.sh", "*.example"]),
+    for path in itertools.chain(_walk(ROOT / "bccmt_tools" / "conf", ["*.yaml"]),
                                 _walk(ROOT / "egs", ["*.yaml", "*.example"])):
         sources.append((path, _shell_comments(path.read_text(encoding="utf-8")), False))
     for path in itertools.chain(_walk(ROOT / "egs", ["*.sh"]), _walk(ROOT / "utils", ["*.sh"])):
@@ -236,7 +236,7 @@ def test_reference_check_catches_what_it_should(tmp_path):
     assert check_reference("../conf/fbank.yaml", fake) == "does not exist"
     assert check_reference("docs/model_spec.md", fake) == "does not exist in the repository"
     assert check_reference("conf/train/teacher_base_<preset>.yaml", fake) is None
-    assert check_reference("conf/models/bccmt_{tiny,base}.yaml", fake) is None
+    assert check_reference("bccmt_tools/conf/models/bccmt_{tiny,base}.yaml", fake) is None
     assert check_reference("egs/voxceleb/exp/teacher/RESULTS.md", fake) is None  # recipe output
     assert check_reference("../../../shared/data/minivox", RECIPE / "run.sh") is None
     assert check_reference("../shared/data/minivox", fake, is_link=True) is not None
@@ -285,7 +285,7 @@ def test_tools_md_lists_every_tool():
 
 
 def test_generated_tables_are_current():
-    # Also recounts the parameters of every conf/models/*.yaml row of the size table.
+    # Also recounts the parameters of every bccmt_tools/conf/models/*.yaml row of the size table.
     result = _run("make_tables.py", "--check")
     assert result.returncode == 0, result.stderr
 

@@ -7,15 +7,15 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bccmt_tools.backend.extract import ExtractionOptions, OnnxEmbedder, TorchEmbedder, chunk_bounds, extract_embeddings
 from bccmt_tools.cli import main
+from bccmt_tools.embed.extract import ExtractionOptions, OnnxEmbedder, TorchEmbedder, chunk_bounds, extract_embeddings
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import compute_fbank, load_fbank_config
 from bccmt_tools.io.kaldi_table import TableWriter, read_table_dict
 from bccmt_tools.models import build_model
 from bccmt_tools.models.experiment import load_model_from_exp
 
-CONFIG = "conf/models/bccmt_tiny.yaml"
+CONFIG = "bccmt_tools/conf/models/bccmt_tiny.yaml"
 
 
 def make_exp(exp_dir):

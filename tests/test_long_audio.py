@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bccmt_tools.backend.extract import (MAX_UNCHUNKED_FRAMES, ExtractionOptions, extract_embeddings,
+from bccmt_tools.embed.extract import (MAX_UNCHUNKED_FRAMES, ExtractionOptions, extract_embeddings,
                                          fbank_function)
-from bccmt_tools.backend.long_audio import StreamedRecording, speech_items
-from bccmt_tools.backend.speech import speech_features
+from bccmt_tools.embed.long_audio import StreamedRecording, speech_items
+from bccmt_tools.embed.speech import speech_features
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.fbank import FbankConfig
 from bccmt_tools.features.streaming import fbank_segments
@@ -128,8 +128,8 @@ def test_unchunked_extraction_refuses_very_long_utterances():
 MEMORY_SCRIPT = """
 import resource, sys
 import numpy as np
-from bccmt_tools.backend.extract import ExtractionOptions, extract_embeddings
-from bccmt_tools.backend.long_audio import speech_items
+from bccmt_tools.embed.extract import ExtractionOptions, extract_embeddings
+from bccmt_tools.embed.long_audio import speech_items
 from bccmt_tools.features.fbank import FbankConfig
 from tests.test_long_audio import ChunkSensitiveEmbedder
 items = speech_items([("a", sys.argv[1])], FbankConfig(), "w", frontend="numpy", long_seconds=1.0)

@@ -66,3 +66,46 @@ def test_every_recipe_training_config_resolves():
         given = yaml.safe_load(path.read_text())
         if "model" in given or "model_file" in given:
             assert _resolved(path)["model"] in ("bccmt", "ecapa_tdnn"), path
+
+
+def test_the_model_files_are_package_data_found_by_a_non_editable_install(tmp_path):
+    """The model files ship inside the package: listed by importlib.resources, declared in
+    setup.cfg's package_data, and a wheel built from the sources resolves ``model_file: NAME`` with
+    no repository around it."""
+    import configparser
+    import fnmatch
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from importlib import resources
+
+    shipped = sorted(entry.name for entry in resources.files("bccmt_tools").joinpath("conf", "models").iterdir()
+                     if entry.name.endswith(".yaml"))
+    assert "bccmt_tiny.yaml" in shipped and len(shipped) >= 10
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    patterns = setup["options.package_data"]["bccmt_tools"].split()
+    assert all(any(fnmatch.fnmatch(f"conf/models/{name}", p) for p in patterns) for name in shipped)
+    # A wheel of a copy of the sources (nothing written into the checkout), unpacked elsewhere.
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "bccmt_tools", source / "bccmt_tools", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {build.stderr.strip().splitlines()[-1:]}")
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    assert sorted(n.rsplit("/", 1)[1] for n in zipfile.ZipFile(wheel).namelist()
+                  if n.startswith("bccmt_tools/conf/models/")) == shipped
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    probe = ("from bccmt_tools.train.model_file import PACKAGE_MODELS, expand_model_file\n"
+             "print(PACKAGE_MODELS)\n"
+             "print(expand_model_file({'model_file': 'bccmt_tiny'})['model_conf']['size'])\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")))
+    assert result.returncode == 0, result.stderr
+    where, size = result.stdout.split()
+    assert Path(where).is_relative_to(tmp_path / "site") and size == "tiny"

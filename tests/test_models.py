@@ -1,18 +1,18 @@
 """Model registry, shapes, parameter counts, MACs and attention-map shapes."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from bccmt_tools.deploy.cost import count_macs, count_macs_split, count_parameters
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.models import MODEL_REGISTRY, build_model, resolved_model_conf
 from bccmt_tools.models.attention import relative_offsets
-from bccmt_tools.models.cost import count_macs, count_macs_split, count_parameters
+from bccmt_tools.train.model_file import PACKAGE_MODELS
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "models"
+CONF = PACKAGE_MODELS
 torch.set_num_threads(1)
 
 
@@ -169,3 +169,30 @@ def test_resolved_conf_fills_the_size_preset():
 
 def test_registry_names():
     assert set(MODEL_REGISTRY) == {"bccmt", "ecapa_tdnn", "resnet"}
+
+
+def test_a_new_module_declares_its_own_fold_pairs():
+    """fuse_for_inference folds the (layer, BatchNorm) pairs a class declares in FOLD_PAIRS: a new
+    model needs no edit of models/fuse.py."""
+    from torch import nn
+
+    from bccmt_tools.models.fuse import fuse_for_inference
+
+    class ConvNorm(nn.Module):
+        FOLD_PAIRS = (("conv", "norm"),)
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = nn.Conv1d(3, 4, 3, padding=1), nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            return self.norm(self.conv(x))
+
+    torch.manual_seed(0)
+    module = ConvNorm().eval()
+    module.norm.running_mean.uniform_(-1, 1)
+    module.norm.running_var.uniform_(0.5, 2.0)
+    fused = fuse_for_inference(module)
+    assert isinstance(fused.norm, nn.Identity) and isinstance(module.norm, nn.BatchNorm1d)
+    x = torch.randn(2, 3, 10)
+    assert torch.allclose(fused(x), module(x), atol=1e-5)

@@ -120,7 +120,7 @@ def test_profile_json_and_onnx_timing(tmp_path):
 
 
 def test_profile_table_from_config():
-    result = CliRunner().invoke(_cli("profile"), ["--config", "conf/models/bccmt_tiny_conventional.yaml",
+    result = CliRunner().invoke(_cli("profile"), ["--config", "bccmt_tools/conf/models/bccmt_tiny_conventional.yaml",
                                                   "--seconds", "1", "--no-latency"])
     assert result.exit_code == 0, result.output
     assert "271,348 parameters" in result.output and "MMACs" in result.output

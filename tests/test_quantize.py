@@ -13,10 +13,10 @@ import yaml
 from click.testing import CliRunner
 
 from bccmt_tools.cli import main
+from bccmt_tools.deploy.export import write_onnx
+from bccmt_tools.deploy.quantize import QUANTIZATION_METADATA_KEY, float_nodes
 from bccmt_tools.models import build_model
-from bccmt_tools.models.export import write_onnx
 from bccmt_tools.models.fuse import fuse_for_inference
-from bccmt_tools.models.quantize import QUANTIZATION_METADATA_KEY, float_nodes
 from tests.conftest import write_wav
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def setup(tmp_path_factory):
     and a labelled trial list over it."""
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("int8")
-    config = yaml.safe_load((REPO / "conf/models/bccmt_tiny.yaml").read_text())
+    config = yaml.safe_load((REPO / "bccmt_tools/conf/models/bccmt_tiny.yaml").read_text())
     config["features"] = {"num_mel_bins": 80, "cmn": True}
     model = build_model(config)
     exp = root / "exp"

@@ -19,9 +19,10 @@ def recipe_copy(tmp_path):
     """The recipe's own files copied to tmp_path (outputs land there); conf/ and utils/ linked."""
     work = tmp_path / "voxceleb"
     work.mkdir()
-    for name in ("run.sh", "path.sh", "cmd.sh"):
+    for name in ("run.sh", "run_compare.sh", "path.sh", "cmd.sh"):
         shutil.copy2(RECIPE / name, work / name)
-    shutil.copytree(RECIPE / "local", work / "local", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("local", "compare"):
+        shutil.copytree(RECIPE / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     (work / "conf").symlink_to(RECIPE / "conf")
     (work / "utils").symlink_to(REPO / "utils")
     return work

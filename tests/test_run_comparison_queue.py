@@ -1,4 +1,4 @@
-"""Stage 1 queue of egs/voxceleb/local/run_comparison.sh with a stand-in `bccmt` that only logs its
+"""Stage 1 queue of egs/voxceleb/run_compare.sh with a stand-in `bccmt` that only logs its
 calls and writes the files a real training would: which jobs start, in which order, with which
 teacher; and stages 3-4 with the stand-in: which lists are scored from which embeddings, and the
 table's lists and data note."""
@@ -35,7 +35,7 @@ ECAPA_EMB = "ecapa_emb:kd.teacher=exp/compare/ecapa_c512_s1,kd.attention.weight=
 
 
 def run_comparison(tmp_path, args, env_extra=None, work=None):
-    """run_comparison.sh ARGS in a recipe copy (``work``, default a new one, with the validation
+    """run_compare.sh ARGS in a recipe copy (``work``, default a new one, with the validation
     lists of conf/train and conf/train/compare_so762) with the stand-in bccmt: ``(result, calls)``."""
     if work is None:
         work = recipe_copy(tmp_path)
@@ -50,7 +50,7 @@ def run_comparison(tmp_path, args, env_extra=None, work=None):
     env = dict(os.environ, STUB_LOG=str(log), STUB_FAIL="",
                PATH=f"{stub_dir}{os.pathsep}{Path(os.sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.update(env_extra or {})
-    result = subprocess.run(["bash", "local/run_comparison.sh", *args], cwd=work, env=env, capture_output=True,
+    result = subprocess.run(["bash", "run_compare.sh", *args], cwd=work, env=env, capture_output=True,
                             text=True, timeout=120)
     calls = log.read_text().splitlines() if log.is_file() else []
     return result, calls

@@ -1,5 +1,5 @@
 """tinyvox, the tiny corpus inside the repository (egs/voxceleb/tinyvox): complete, credited, small,
-and reproducible by egs/voxceleb/local/make_tinyvox.py."""
+and reproducible by egs/voxceleb/make_tinyvox.py."""
 
 import hashlib
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import TINYVOX, is_tinyvox
 
-SCRIPT = TINYVOX.parent / "local" / "make_tinyvox.py"
+SCRIPT = TINYVOX.parent / "make_tinyvox.py"
 MAX_BYTES = 20_000_000  # the repository grows by at most 20 MB
 SMALL = ["--test-speakers", "4", "--test-utts", "3", "--dev-speakers", "2", "--dev-utts", "3",
          "--train-speakers", "6", "--noise-clips", "3", "--babble-clips", "2", "--rooms-per-type", "1"]

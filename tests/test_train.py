@@ -121,6 +121,12 @@ def test_cli_trains_and_reports_bad_feature_entries(tmp_path):
     result = runner.invoke(cli, base + ["--exp", str(tmp_path / "ok"), "--set", "optim.lr=0.002"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((tmp_path / "ok" / "config.yaml").read_text())["optim"]["lr"] == 0.002
+    # --print-config prints what the run wrote to config.yaml, byte for byte, and needs no --exp.
+    printed = runner.invoke(cli, base + ["--set", "optim.lr=0.002", "--print-config"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout == (tmp_path / "ok" / "config.yaml").read_text()
+    missing = runner.invoke(cli, base)
+    assert missing.exit_code == 2 and "Missing option '--exp'" in missing.output
     lines = open(f"{data}/feats.scp").read().splitlines()
     key = lines[1].split()[0]
     lines[1] = f"{key} {data}/feats.ark:123456789"
@@ -209,3 +215,26 @@ def test_checkpoint_from_before_data_speed_perturb_still_resumes(tmp_path):
         Trainer(speeds, data, tmp_path / "exp", resume=True, show_progress=False)
     summaries = Trainer(config, data, tmp_path / "exp", resume=True, show_progress=False).run()
     assert len(summaries) == 1 and (tmp_path / "exp" / "checkpoints" / "epoch_0002.pt").is_file()
+
+
+def test_the_process_group_is_torn_down_after_training_and_on_error(tmp_path):
+    """bccmt train destroys the DDP process group when it ends, and when it fails; a group of one
+    gloo process stands in for torchrun's."""
+    import torch.distributed as dist
+
+    from bccmt_tools.bin.train import cli
+
+    data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
+    config = tmp_path / "train.yaml"
+    config.write_text("model: bccmt\nmodel_conf: {size: tiny}\ndata: {crop_frames: 24, batch_size: 4}\n"
+                      "trainer: {epochs: 1}\n")
+    base = ["--config", str(config), "--data", data, "--device", "cpu", "--no-progress", "--num-workers", "0"]
+    for name, extra, exit_code in (("ok", [], 0), ("bad", ["--set", "data.batch_size=1000"], 1)):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store_{name}", rank=0, world_size=1)
+        try:
+            result = CliRunner().invoke(cli, base + ["--exp", str(tmp_path / name)] + extra)
+            assert result.exit_code == exit_code, result.output
+            assert not dist.is_initialized()
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()

@@ -6,7 +6,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bccmt_tools.backend.verify import threshold_from_scores
+from bccmt_tools.backend.decisions import threshold_from_scores
 from bccmt_tools.cli import main
 from bccmt_tools.models import build_model
 
@@ -16,7 +16,7 @@ def exp_dir(tmp_path_factory):
     """A fake experiment dir holding a randomly initialised tiny BC-CMT."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    with open("conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
+    with open("bccmt_tools/conf/models/bccmt_tiny.yaml", encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     config["features"] = {"num_mel_bins": 80, "cmn": True}
     path = tmp_path_factory.mktemp("exp") / "tiny"

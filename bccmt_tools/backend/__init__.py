@@ -1,1 +1,1 @@
-"""Back-end: embedding extraction, cosine / AS-norm / LDA+PLDA scoring, metrics (EER, minDCF, DET)."""
+"""Back-end: cosine / AS-norm / LDA+PLDA scoring, calibration, metrics (EER, minDCF, DET), decisions."""

@@ -28,18 +28,11 @@ from bccmt_tools.io.atomic import temp_name_for
 # Tick positions (probabilities) offered on both axes: a 1-2-5 series, then symmetric above 50%.
 DET_TICKS = (0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
              0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
-_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]  # the former fixed range (kept for importers)
 MIN_UPPER = 0.4        # the upper limit is never below 40%, the usual NIST-style DET range
 MAX_UPPER = 0.99       # points above it (a minDCF that rejects nearly everything) sit on the border
 MARGIN_PROBIT = 0.5    # space kept between the highest marked point and the upper limit (normal deviates)
 
 DetSummary = namedtuple("DetSummary", "name p_fa p_miss eer min_dcfs num_target num_nontarget")
-
-
-def det_curve(scores, labels):
-    """Return ``(p_fa, p_miss)`` at every operating point (see metrics.operating_points)."""
-    points = operating_points(scores, labels)
-    return points.p_fa, points.p_miss
 
 
 def summarize_det(name, scores, labels, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0):

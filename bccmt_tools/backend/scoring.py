@@ -26,6 +26,7 @@ from bccmt_tools.backend.linalg import DEFAULT_CHUNK_SIZE, group_mean
 from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.atomic import atomic_write
+from bccmt_tools.io.score_format import LABEL_WORDS, score_lines
 
 #: Names of the registered back-ends (:mod:`bccmt_tools.backend.backends`).
 METHODS = backend_names()
@@ -173,14 +174,8 @@ def _keep_scorable(enroll_ids, test_ids, labels, enroll_groups, test, where, ski
 
 def write_scores(path, scored, precision=6):
     """Write ``enroll test score [target|nontarget]`` lines atomically (``-`` for stdout)."""
-    names = ("nontarget", "target")
-    fmt = f"{{}} {{}} {{:.{precision}f}}"
-    if scored.labels is None:
-        lines = (fmt.format(e, t, s) for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist()))
-    else:
-        lines = (fmt.format(e, t, s) + " " + names[label] for e, t, s, label in
-                 zip(scored.enroll, scored.test, scored.scores.tolist(), scored.labels.tolist()))
-    text = "\n".join(lines) + "\n"
+    labels = [] if scored.labels is None else [[LABEL_WORDS[label] for label in scored.labels.tolist()]]
+    text = score_lines(scored.enroll, scored.test, scored.scores, labels, precision)
     if str(path) == "-":
         sys.stdout.write(text)
         return
@@ -188,7 +183,7 @@ def write_scores(path, scored, precision=6):
         handle.write(text)
 
 
-_LABEL_WORDS = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
+_LABEL_VALUES = {"target": 1, "nontarget": 0, "1": 1, "0": 0}
 
 
 def read_scores(path):
@@ -216,9 +211,9 @@ def read_scores(path):
             test.append(fields[1])
             scores.append(score)
             if len(fields) == 4:
-                if fields[3] not in _LABEL_WORDS:
+                if fields[3] not in _LABEL_VALUES:
                     raise BccmtError(f"{path}:{number}: label {fields[3]!r} is not target/nontarget (or 1/0)")
-                labels.append(_LABEL_WORDS[fields[3]])
+                labels.append(_LABEL_VALUES[fields[3]])
     if not scores:
         raise BccmtError(f"{path}: no scores")
     if labels and len(labels) != len(scores):

@@ -2,7 +2,7 @@
 
 import click
 
-from bccmt_tools.bin.train_calibration import quality_options
+from bccmt_tools.bin._options import quality_options, read_quality_sources
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +27,6 @@ def cli(calibration_path, duration_files, embedding_rspecs, enroll_spk2utt, scor
     """
     from bccmt_tools.backend.calibration import Calibration, quality_features
     from bccmt_tools.backend.scoring import ScoredTrials, read_scores, write_scores
-    from bccmt_tools.bin.train_calibration import read_quality_sources
 
     calibration = Calibration.load(calibration_path)
     scored = read_scores(scores)

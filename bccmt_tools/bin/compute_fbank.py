@@ -4,8 +4,8 @@ import sys
 
 import click
 
+from bccmt_tools.bin._options import no_pipes_option
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.pipes import no_pipes_option
 
 
 def _num_frames_path(wspecifier):

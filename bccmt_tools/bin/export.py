@@ -2,8 +2,8 @@
 
 import click
 
+from bccmt_tools.deploy.export import DEFAULT_TOLERANCE, FORMATS, deployment_metadata, export_model
 from bccmt_tools.io import expdir
-from bccmt_tools.models.export import DEFAULT_TOLERANCE, FORMATS, deployment_metadata, export_model
 from bccmt_tools.models.experiment import load_model_from_exp
 
 
@@ -84,7 +84,7 @@ def cli(exp_dir, checkpoint, fmt, out_path, opset, fuse, tolerance, quantize, ca
     model, config = load_model_from_exp(exp_dir, checkpoint)
     metadata = deployment_metadata(config, model, where=str(expdir.config_path(exp_dir)))
     if quantize == "int8":
-        from bccmt_tools.models.export import export_int8
+        from bccmt_tools.deploy.export import export_int8
 
         out_path = out_path or str(expdir.export_path(exp_dir, "int8"))
         report = export_int8(model, out_path, metadata, calibration_data, check_trials, check_data,

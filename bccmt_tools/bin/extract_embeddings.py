@@ -2,8 +2,8 @@
 
 import click
 
-from bccmt_tools.backend.extract import ExtractionOptions
-from bccmt_tools.io.audio_options import audio_input_options
+from bccmt_tools.bin._options import audio_input_options
+from bccmt_tools.embed.extract import ExtractionOptions
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,8 +50,8 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
     With --input-type wav, audio with less than --min-speech seconds of speech (silence, a
     near-empty clip) is an error naming its key, or skipped with --skip-bad.
     """
-    from bccmt_tools.backend.extract import Progress, extract_embeddings
-    from bccmt_tools.backend.extract_io import count_entries, load_embedder, read_inputs, resolve_device
+    from bccmt_tools.embed.extract import Progress, extract_embeddings
+    from bccmt_tools.embed.extract_io import count_entries, load_embedder, read_inputs, resolve_device
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.kaldi_table import TableWriter
 
@@ -79,7 +79,7 @@ def cli(exp_dir, checkpoint, onnx_path, input_type, device, batch_size, max_chun
         with TableWriter(wspec) as writer:
             items = None
             if input_type == "wav":  # recordings over a minute stream from disk in bounded memory
-                from bccmt_tools.backend.long_audio import wav_scp_items
+                from bccmt_tools.embed.long_audio import wav_scp_items
 
                 items = wav_scp_items(rspec, fbank, on_error, frontend, min_speech, vad_trim, resample, channel)
             if items is None:

@@ -2,7 +2,8 @@
 
 import click
 
-from bccmt_tools.io.datadir_ops import filter_data_dir, overwrite_option, refuse_existing_output
+from bccmt_tools.bin._options import overwrite_option
+from bccmt_tools.io.datadir_ops import filter_data_dir, refuse_existing_output
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

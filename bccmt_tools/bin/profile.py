@@ -79,13 +79,13 @@ def cli(config_path, exp_dir, seconds, device, threads, runs, warmup, no_latency
 
     \b
     Examples:
-        bccmt profile --config conf/models/bccmt_tiny.yaml --seconds 1,10
+        bccmt profile --config bccmt_tools/conf/models/bccmt_tiny.yaml --seconds 1,10
         bccmt profile --exp exp/bccmt_tiny --threads 1 --json
         bccmt profile --exp exp/bccmt_tiny --onnx exp/bccmt_tiny/model.onnx
     """
     import torch
 
-    from bccmt_tools.models.cost import measure_latency, measure_onnx_latency, onnx_session, profile_model
+    from bccmt_tools.deploy.cost import measure_latency, measure_onnx_latency, onnx_session, profile_model
     from bccmt_tools.models.fuse import fuse_for_inference
 
     torch.set_num_threads(threads)

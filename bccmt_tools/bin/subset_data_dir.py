@@ -2,8 +2,9 @@
 
 import click
 
+from bccmt_tools.bin._options import overwrite_option
 from bccmt_tools.io.datadir import DataDir, read_id_list
-from bccmt_tools.io.datadir_ops import overwrite_option, refuse_existing_output, select_utterances, subset_data_dir
+from bccmt_tools.io.datadir_ops import refuse_existing_output, select_utterances, subset_data_dir
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,8 +8,8 @@ import click
               help="Training YAML (see egs/voxceleb/conf/train/); every key is checked against the defaults.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="Training data dir: feats.scp (or wav.scp with --data-type raw) and utt2spk.")
-@click.option("--exp", "exp_dir", required=True, type=click.Path(file_okay=False),
-              help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log.")
+@click.option("--exp", "exp_dir", type=click.Path(file_okay=False),
+              help="Experiment dir: config.yaml, checkpoints/epoch_NNNN.pt, log/train.log (required to train).")
 @click.option("--teacher", "teacher_dir", default=None, type=click.Path(file_okay=False),
               help="Teacher exp dir (its config.yaml + avg_model.pt or newest checkpoint): enables KD.")
 @click.option("--init-from", "init_dir", default=None, type=click.Path(file_okay=False, exists=True),
@@ -32,8 +32,11 @@ import click
               help="Stop after this many epochs of this run (for time-limited jobs); continue with --resume.")
 @click.option("--num-threads", type=int, default=None, help="Torch intra-op CPU threads (default: torch's choice).")
 @click.option("--no-progress", is_flag=True, help="No tqdm progress bar on stderr.")
-def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite, device, data_type, seed,
-        num_workers, epochs, overrides, stop_after, num_threads, no_progress):
+@click.option("--print-config", is_flag=True,
+              help="Print the fully resolved training config (YAML, as EXP/config.yaml would hold it) and exit.")
+@click.pass_context
+def cli(ctx, config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite, device, data_type, seed,
+        num_workers, epochs, overrides, stop_after, num_threads, no_progress, print_config):
     """Train the model of --config on --data into --exp.
 
     Writes the fully resolved config to EXP/config.yaml, one checkpoint per epoch to
@@ -62,56 +65,42 @@ def cli(config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, overwrite
           --data data/train --exp exp/teacher_base --device cuda
       bccmt train --init-from exp/teacher_base --config conf/train/lmft_mini.yaml \\
           --data data/train --exp exp/teacher_base_lmft        # large-margin fine-tuning
+      bccmt train --config conf/train/tiny_mini.yaml --data data/train --print-config
     """
     import contextlib
     import os
 
     import torch
 
-    from bccmt_tools.errors import BccmtError
-    from bccmt_tools.features.record import read_fbank_record
     from bccmt_tools.io.expdir import experiment_lock
-    from bccmt_tools.train.checkpoint import clear_experiment, refuse_existing_experiment
-    from bccmt_tools.train.config import load_config
-    from bccmt_tools.train.trainer import Trainer
+    from bccmt_tools.train.start import prepare_exp_dir, run_config, train
 
+    extra = list(overrides)
+    for key, value in (("data.type", data_type), ("trainer.seed", seed), ("data.num_workers", num_workers),
+                       ("trainer.epochs", epochs)):
+        if value is not None:
+            extra.append(f"{key}={value}")
+    if print_config:
+        from bccmt_tools.train.config import dump_config, experiment_config
+
+        click.echo(dump_config(experiment_config(run_config(config_path, data_dir, extra, init_dir), teacher_dir)),
+                   nl=False)
+        return
+    if exp_dir is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "exp_dir"))
     rank0 = os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 locks and clears for all ranks
     # One training per experiment at a time.
     lock = experiment_lock(exp_dir) if rank0 else contextlib.nullcontext()
     with lock:
-        if resume and overwrite:
-            raise BccmtError("give --resume (continue the run in --exp) or --overwrite (start over), not both")
-        if overwrite:
-            for option, other in (("--teacher", teacher_dir), ("--init-from", init_dir)):
-                if other and os.path.realpath(other) == os.path.realpath(exp_dir):
-                    raise BccmtError(f"{exp_dir}: --overwrite would delete the model that {option} reads from it")
-            if rank0 and os.path.isdir(exp_dir):
-                removed = clear_experiment(exp_dir)
-                if removed:
-                    click.echo(f"train: --overwrite: removed {len(removed)} entries from {exp_dir} "
-                               f"({', '.join(removed[:6])}{', ...' if len(removed) > 6 else ''})", err=True)
-        elif not resume:
-            refuse_existing_experiment(exp_dir)
-        extra = list(overrides)
-        for key, value in (("data.type", data_type), ("trainer.seed", seed), ("data.num_workers", num_workers),
-                           ("trainer.epochs", epochs)):
-            if value is not None:
-                extra.append(f"{key}={value}")
-        if init_dir:
-            from bccmt_tools.train.init_from import check_init_dir, init_config
-
-            check_init_dir(init_dir)
-            config = init_config(init_dir, config_path, extra, read_fbank_record(data_dir))
-        else:
-            config = load_config(config_path, extra, data_dir=data_dir)
+        removed = prepare_exp_dir(exp_dir, resume, overwrite, (("--teacher", teacher_dir), ("--init-from", init_dir)),
+                                  clear=rank0)
+        if removed:
+            click.echo(f"train: --overwrite: removed {len(removed)} entries from {exp_dir} "
+                       f"({', '.join(removed[:6])}{', ...' if len(removed) > 6 else ''})", err=True)
+        config = run_config(config_path, data_dir, extra, init_dir)
         if num_threads:
             torch.set_num_threads(num_threads)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        trainer = Trainer(config, data_dir, exp_dir, teacher_dir=teacher_dir, resume=resume, device=device,
-                          stop_after=stop_after, show_progress=not no_progress)
-        if init_dir and trainer.resume_state is None:  # a resumed run continues from its own checkpoints
-            from bccmt_tools.train.init_from import load_initial_weights
-
-            trainer.log.write(load_initial_weights(trainer.objective, init_dir, trainer.dataset.spk2id))
-        trainer.run()
+        train(config, data_dir, exp_dir, teacher_dir=teacher_dir, init_dir=init_dir, resume=resume, device=device,
+              stop_after=stop_after, show_progress=not no_progress)

@@ -2,32 +2,7 @@
 
 import click
 
-_QUALITY_HELP = ("Quality measures (each adds two weights): --durations for 'duration' (log of the shorter and "
-                 "longer duration), --embeddings for 'norm' (smaller and larger embedding norm).")
-
-
-def quality_options(command):
-    """The options shared by train-calibration and calibrate-scores that give per-utterance quality values."""
-    command = click.option("--enroll-spk2utt", type=click.Path(dir_okay=False), default=None,
-                           help="Enrolment ids are speakers of this spk2utt: durations add up, norms are "
-                                "averaged.")(command)
-    command = click.option("--embeddings", "embedding_rspecs", multiple=True, metavar="RSPEC",
-                           help="Raw embeddings (e.g. scp:exp/x/embeddings/voxceleb1_test/xvector.scp) whose "
-                                "L2 norms are the 'norm' quality measure (repeatable).")(command)
-    command = click.option("--durations", "duration_files", multiple=True, type=click.Path(dir_okay=False),
-                           help="'utt seconds' files (a data dir's utt2dur) for the 'duration' quality measure "
-                                "(repeatable).")(command)
-    return command
-
-
-def read_quality_sources(duration_files, embedding_rspecs, enroll_spk2utt):
-    """``(durations or None, norms or None, spk2utt or None)`` from the tools' options."""
-    from bccmt_tools.backend.calibration import embedding_norms, read_value_table
-    from bccmt_tools.io.datadir import read_spk2utt
-
-    durations = read_value_table(duration_files, "durations") if duration_files else None
-    norms = embedding_norms(embedding_rspecs) if embedding_rspecs else None
-    return durations, norms, (read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None)
+from bccmt_tools.bin._options import quality_options, read_quality_sources
 
 
 def labelled_scores(scores_path, trials_path):

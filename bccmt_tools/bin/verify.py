@@ -2,11 +2,11 @@
 
 import click
 
-from bccmt_tools.backend.extract import ExtractionOptions
-from bccmt_tools.features.frontend import FBANK_FRONTENDS
-from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
 from bccmt_tools.backend.backends import backend_names
-from bccmt_tools.io.audio_options import audio_input_options
+from bccmt_tools.backend.score_norm import DEFAULT_TOP_N
+from bccmt_tools.bin._options import audio_input_options
+from bccmt_tools.embed.extract import ExtractionOptions
+from bccmt_tools.features.frontend import FBANK_FRONTENDS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,14 +79,16 @@ def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, 
     refused with its key named, never scored: an embedding of no speech can look like anybody.
     --skip-bad leaves such audio and its trials out instead.
     """
+    from bccmt_tools.backend.decisions import (accepts, calibrated_llrs, decision_lines, decision_setup,
+                                               threshold_from_scores)
     from bccmt_tools.backend.embeddings import load_embeddings, read_vector
-    from bccmt_tools.backend.extract_io import load_embedder, resolve_device
     from bccmt_tools.backend.scoring import score_trials
-    from bccmt_tools.backend.verify import decide, embed_audio, format_decisions, needed_audio, threshold_from_scores
+    from bccmt_tools.embed.extract_io import load_embedder, resolve_device
+    from bccmt_tools.embed.trial_audio import audio_trials, embed_audio, needed_audio
     from bccmt_tools.errors import BccmtError
     from bccmt_tools.io.atomic import atomic_write
     from bccmt_tools.io.datadir import read_spk2utt
-    from bccmt_tools.io.trials import Trial, read_trials
+    from bccmt_tools.io.trials import read_trials
 
     if plda_path:  # scipy comes with the PLDA: imported only when used (start-up time of verify)
         from bccmt_tools.backend.plda import Plda
@@ -101,30 +103,10 @@ def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, 
         skipped_audio.append(key)
         click.echo(f"verify: skipped {key}: {error.message}", err=True)
 
-    if threshold is not None and calibrate_on:
-        raise BccmtError("give --threshold or --calibrate-on, not both")
-    calibration = None
-    if p_target is not None and not calibration_path:
-        raise BccmtError("--p-target needs --calibration (LLRs to compare with the Bayes threshold)")
-    if calibration_path:
-        from bccmt_tools.backend.calibration import Calibration
-        from bccmt_tools.backend.metrics import bayes_threshold
-
-        if calibrate_on:
-            raise BccmtError("give --calibration (LLRs, Bayes threshold) or --calibrate-on (score threshold), not both")
-        if p_target is not None and threshold is not None:
-            raise BccmtError("give --p-target (Bayes threshold) or --threshold (on the LLR), not both")
-        calibration = Calibration.load(calibration_path)
-        if p_target is not None:
-            threshold = bayes_threshold(p_target, c_miss, c_fa)
+    threshold, calibration = decision_setup(threshold, calibrate_on, calibration_path, p_target, c_miss, c_fa)
     trial_list = read_trials(trials, map_voxceleb_paths=voxceleb_paths)
     spk2utt = read_spk2utt(enroll_spk2utt) if enroll_spk2utt else None
-    audio_trials = trial_list
-    if spk2utt is not None:  # the audio to embed: each enrolment speaker's utterances, and the tests
-        missing = sorted({t.enroll for t in trial_list} - set(spk2utt))
-        if missing:
-            raise BccmtError(f"{enroll_spk2utt}: key {missing[0]!r}: enrolment id of the trials not in spk2utt")
-        audio_trials = [Trial(utt, t.test, None) for t in trial_list for utt in spk2utt[t.enroll]]
+    audio = audio_trials(trial_list, spk2utt, enroll_spk2utt)
     if calibrate_on:
         threshold = threshold_from_scores(calibrate_on, operating_point)
     if onnx_path:
@@ -142,7 +124,7 @@ def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, 
         fbank_frontend = "numpy" if onnx_path else "torchaudio"
     options = ExtractionOptions(batch_size=batch_size, cmn=cmn)
     durations = {} if calibration is not None else None
-    table = embed_audio(needed_audio(audio_trials, wav_scp), embedder, fbank, options, wav_scp, fbank_frontend,
+    table = embed_audio(needed_audio(audio, wav_scp), embedder, fbank, options, wav_scp, fbank_frontend,
                         durations=durations, on_error=skip_audio if skip_bad else None, min_speech=min_speech,
                         vad_trim=vad_trim, resample=resample, channel=channel)
     scored = score_trials(trial_list, table, table, method, trials_where=trials,
@@ -150,24 +132,14 @@ def cli(skip_bad, resample, channel, min_speech, vad_trim, exp_dir, checkpoint, 
                           cohort=load_embeddings(cohort_rspec) if cohort_rspec else None, top_n=top_n,
                           plda=Plda.load(plda_path) if plda_path else None, enroll_spk2utt=spk2utt,
                           skip_missing=bool(skipped_audio))
-    if calibration is not None:
-        from bccmt_tools.backend.verify import calibrated_llrs, format_llr_decisions
-
-        llrs = calibrated_llrs(calibration, scored, table, durations, spk2utt, trials)
-        text = format_llr_decisions(scored, llrs, threshold)
-        if threshold is not None:
-            accepted = int((llrs >= threshold).sum())
-            click.echo(f"verify: LLR threshold {threshold:.6g}"
-                       + (f" (Bayes, P_target {p_target:g})" if p_target is not None else "")
-                       + f": {accepted} accepted, {len(llrs) - accepted} rejected", err=True)
-    elif threshold is None:
-        text = "".join(f"{e} {t} {s:.6f}\n" for e, t, s in zip(scored.enroll, scored.test, scored.scores.tolist()))
-    else:
-        decisions = decide(scored, threshold)
-        text = format_decisions(decisions)
-        accepted = sum(d.accept for d in decisions)
-        click.echo(f"verify: threshold {threshold:.6g}: {accepted} accepted, {len(decisions) - accepted} rejected",
-                   err=True)
+    llrs = None if calibration is None else calibrated_llrs(calibration, scored, table, durations, spk2utt, trials)
+    text = decision_lines(scored, threshold, llrs)
+    if threshold is not None:
+        accepted = int(accepts(scored.scores if llrs is None else llrs, threshold).sum())
+        kind = "threshold" if llrs is None else "LLR threshold"
+        click.echo(f"verify: {kind} {threshold:.6g}"
+                   + (f" (Bayes, P_target {p_target:g})" if p_target is not None else "")
+                   + f": {accepted} accepted, {len(scored.scores) - accepted} rejected", err=True)
     if out:
         with atomic_write(out) as handle:
             handle.write(text)

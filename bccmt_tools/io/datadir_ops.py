@@ -132,15 +132,6 @@ def refuse_existing_output(out, overwrite=False):
                      "folder, or --overwrite to replace it")
 
 
-def overwrite_option(command):
-    """The ``--overwrite`` click option of the tools that write a data dir (see :func:`refuse_existing_output`)."""
-    import click
-
-    return click.option("--overwrite", is_flag=True,
-                        help="Replace OUT_DIR when it is already a data dir (otherwise an error); the old "
-                             "one is kept as OUT_DIR.backup.")(command)
-
-
 def _check_output_folder(src, out):
     if _same_folder(src, out):
         raise BccmtError(f"{out}: the output data dir must differ from the input {src}")

@@ -66,16 +66,3 @@ def check_pipe_allowed(entry, where=""):
         raise BccmtError(f"{prefix}refusing to run the command {entry.strip()!r} (pipes are turned off by "
                          f"--no-pipes / {NO_PIPES_ENV}=1; list the audio file itself)")
 
-
-def no_pipes_option(command):
-    """The ``--no-pipes`` click option: sets ``BCCMT_NO_PIPES=1`` for the run."""
-    import click
-
-    def turn_off(_ctx, _param, value):
-        if value:
-            refuse_pipes()
-
-    return click.option("--no-pipes", is_flag=True, expose_value=False, callback=turn_off,
-                        help="Refuse wav.scp/feats.scp entries that are shell commands ('cmd |'), which "
-                             "otherwise run through /bin/sh: use it for data from elsewhere (or set "
-                             f"{NO_PIPES_ENV}=1).")(command)

@@ -1,4 +1,8 @@
-"""Score lines ``enroll test score [target|nontarget]`` formatted by numpy, a chunk at a time.
+"""Score lines ``enroll test score [column ...]``: the one format of score files, decisions and
+LLRs (:func:`score_lines`), and its numpy twin for labelled score files (:func:`format_lines`).
+
+>>> score_lines(["a", "b"], ["c", "d"], [0.5, -1.25e-7], [["target", "nontarget"]])
+'a c 0.500000 target\\nb d -0.000000 nontarget\\n'
 
 Building a million lines with Python string formatting costs more than scoring them. Here every
 field of a chunk is a byte matrix (keys gathered from a small table of distinct keys, the score's
@@ -15,7 +19,16 @@ rounding error of a tie (or not finite) are formatted by Python instead.
 
 import numpy as np
 
-_LABEL_WORDS = (b"nontarget", b"target")
+#: A label's word in a score file, by label (0, 1).
+LABEL_WORDS = ("nontarget", "target")
+
+
+def score_lines(enroll, test, scores, columns=(), precision=6):
+    """The text of ``enroll test score [column ...]`` lines, the score as ``%.{precision}f``;
+    each of ``columns`` is a sequence of words, one per line."""
+    fmt = f"{{}} {{}} {{:.{precision}f}}"
+    rows = zip(enroll, test, np.asarray(scores).tolist(), *columns)
+    return "".join(" ".join((fmt.format(e, t, s),) + tuple(words)) + "\n" for e, t, s, *words in rows)
 
 
 class KeyTable:
@@ -119,6 +132,6 @@ def format_lines(enroll_table, enroll_ids, test_table, test_ids, scores, labels=
     add(*_score_field(scores, precision))
     if labels is not None:
         add_byte(ord(" "))
-        add(*KeyTable([word.decode() for word in _LABEL_WORDS]).field(np.asarray(labels, dtype=np.int64)))
+        add(*KeyTable(LABEL_WORDS).field(np.asarray(labels, dtype=np.int64)))
     add_byte(ord("\n"))
     return np.hstack(columns)[np.hstack(masks)].tobytes()

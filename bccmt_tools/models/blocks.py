@@ -49,6 +49,9 @@ class TemporalBroadcast(nn.Module):
     depthwise 1x3 over time, BN, SiLU, 1x1 conv, channel dropout. Padded frames of s must be zero.
     """
 
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("conv", "norm"),)
+
     def __init__(self, channels: int, dropout: float, pointwise: bool = True):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, 3, padding=1, groups=channels, bias=False)
@@ -104,6 +107,9 @@ class LocalPerceptionUnit(nn.Module):
 class Stem(nn.Module):
     """conv 3x3 (stride (2, 1)), BN, ReLU, then ``num_blocks`` BRL blocks."""
 
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("conv", "norm"),)
+
     def __init__(self, channels: int, subbands: int, dropout: float, num_blocks: int = 2):
         super().__init__()
         self.conv = nn.Conv2d(1, channels, 3, stride=(2, 1), padding=1, bias=False)
@@ -121,6 +127,9 @@ class Stem(nn.Module):
 
 class PatchEmbedding(nn.Module):
     """Conv with kernel = stride = (s_F, s_T) and BN; time is right-padded so T' = ceil(T / s_T)."""
+
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("conv", "norm"),)
 
     def __init__(self, in_channels: int, out_channels: int, freq_stride: int, time_stride: int):
         super().__init__()

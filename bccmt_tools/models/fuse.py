@@ -3,6 +3,10 @@ directly follows a convolution / linear layer, or directly precedes an unpadded 
 linear layer, is folded into that layer's weights and bias. The result computes the same function
 (up to float rounding) with fewer operations.
 
+Inside an ``nn.Sequential`` the pairs are found by position. Elsewhere each module class declares
+its own: ``FOLD_PAIRS = (("conv", "norm"), ...)``, (layer attribute, attribute of the BatchNorm
+that follows it); a new model needs no edit here.
+
 >>> from bccmt_tools.models import build_model
 >>> _ = torch.manual_seed(0)
 >>> model = build_model({"model": "bccmt", "model_conf": {"size": "tiny"}}).eval()
@@ -13,26 +17,20 @@ True
 """
 
 import copy
-from typing import Dict, List, Tuple, Type
+from typing import Dict, Tuple, Type
 
 import torch
 from torch import nn
 
 from bccmt_tools.models.attention import (FrequencyResolvedTemporalAttention, SpectroTemporalAttention,
                                           TemporalBroadcastAttention)
-from bccmt_tools.models.blocks import PatchEmbedding, Stem, TemporalBroadcast
-from bccmt_tools.models.resnet import BasicBlock, ResNet
 
-# (layer attribute, following BatchNorm attribute) pairs that are not inside an nn.Sequential.
-NAMED_PAIRS: Dict[Type[nn.Module], List[Tuple[str, str]]] = {
-    Stem: [("conv", "norm")],
-    PatchEmbedding: [("conv", "norm")],
-    TemporalBroadcast: [("conv", "norm")],
-    TemporalBroadcastAttention: [("reduce", "reduce_norm")],
-    FrequencyResolvedTemporalAttention: [("reduce", "reduce_norm"), ("value_reduce", "value_norm")],
-    SpectroTemporalAttention: [("reduce", "reduce_norm")],
-    BasicBlock: [("conv1", "norm1"), ("conv2", "norm2")],
-    ResNet: [("conv_in", "norm_in")],
+# The pairs of the attention classes, until models/attention.py (changed in parallel) declares
+# their FOLD_PAIRS itself; then this table and its import go.
+_ATTENTION_PAIRS: Dict[Type[nn.Module], Tuple[Tuple[str, str], ...]] = {
+    TemporalBroadcastAttention: (("reduce", "reduce_norm"),),
+    FrequencyResolvedTemporalAttention: (("reduce", "reduce_norm"), ("value_reduce", "value_norm")),
+    SpectroTemporalAttention: (("reduce", "reduce_norm"),),
 }
 
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -106,7 +104,7 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` with BatchNorms folded into neighbouring layers."""
     fused = copy.deepcopy(model).eval()
     for module in list(fused.modules()):
-        for layer_name, norm_name in NAMED_PAIRS.get(type(module), []):
+        for layer_name, norm_name in getattr(type(module), "FOLD_PAIRS", _ATTENTION_PAIRS.get(type(module), ())):
             norm = getattr(module, norm_name)
             if isinstance(norm, NORMS):
                 fold_norm_after(getattr(module, layer_name), norm)

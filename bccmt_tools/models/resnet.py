@@ -37,6 +37,9 @@ class ResNetConfig:
 class BasicBlock(nn.Module):
     """conv3x3 (stride) + BN + ReLU, conv3x3 + BN, plus the (projected) shortcut, ReLU."""
 
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("conv1", "norm1"), ("conv2", "norm2"))
+
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
         self.stride = stride
@@ -59,6 +62,9 @@ class BasicBlock(nn.Module):
 
 class ResNet(EmbeddingModel):
     """ResNet speaker embedding extractor; ``forward_with_attention`` returns no maps."""
+
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("conv_in", "norm_in"),)
 
     def __init__(self, config: ResNetConfig):
         super().__init__()

@@ -295,6 +295,18 @@ def load_config(path, overrides=(), data_dir=None):
     return resolve_config(given, str(path), read_fbank_record(data_dir) if data_dir else None, path.parent)
 
 
+def experiment_config(config, teacher_dir=None):
+    """The config as a run records it in ``EXP/config.yaml``: ``kd.teacher`` set (``teacher_dir``,
+    else the config's own), ``model_conf`` with every default and size preset filled in."""
+    from bccmt_tools.models import resolved_model_conf
+
+    config = dict(config)
+    teacher_dir = teacher_dir or config["kd"].get("teacher")
+    config["kd"] = dict(config["kd"], teacher=str(teacher_dir) if teacher_dir else None)
+    config["model_conf"] = resolved_model_conf(config, "train config")
+    return config
+
+
 def apply_override(config, override, source="--set"):
     """Set ``a.b.c=value`` (value parsed as YAML) in a nested dict, creating mappings."""
     if "=" not in override:

@@ -78,5 +78,6 @@ def barrier():
 
 
 def cleanup():
+    """Destroy the process group (end of training, also on error); nothing without one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

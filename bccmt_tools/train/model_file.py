@@ -1,11 +1,12 @@
 """A training config names its model by file, so each model is described once.
 
 ``model_file: NAME`` in a training config stands for the ``model`` and ``model_conf`` of a model
-file (a YAML mapping with just those two keys, as ``conf/models/*.yaml``). ``NAME`` is either a
-path (it has a ``/`` or ends in ``.yaml``), relative to the training config's folder, or a bare
-name looked up as ``NAME.yaml`` in the ``models/`` folder beside the training config's folder
-(``egs/voxceleb/conf/models/`` for ``egs/voxceleb/conf/train/*.yaml``), then in the repository's
-``conf/models/``. Keys of the training config's own ``model_conf`` override the file's one by one
+file (a YAML mapping with just those two keys, as ``bccmt_tools/conf/models/*.yaml``). ``NAME`` is
+either a path (it has a ``/`` or ends in ``.yaml``), relative to the training config's folder, or
+a bare name looked up as ``NAME.yaml`` in the ``models/`` folder beside the training config's
+folder (``egs/voxceleb/conf/models/`` for ``egs/voxceleb/conf/train/*.yaml``), then among the
+model files shipped in the package (``bccmt_tools/conf/models/``, package data: found by any
+install, editable or not). Keys of the training config's own ``model_conf`` override the file's one by one
 (to change ``size``, name another file: the file spells out every option of its size). The
 expanded ``model`` and ``model_conf`` go into ``exp/<name>/config.yaml``, so an experiment stays
 self-contained.
@@ -25,8 +26,8 @@ from pathlib import Path
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.io.yaml_io import read_yaml_mapping
 
-#: The repository's shared model definitions (an editable install: the folder above the package).
-REPO_MODELS = Path(__file__).resolve().parents[2] / "conf" / "models"
+#: The shared model definitions, shipped inside the package (setup.cfg's package_data).
+PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "conf" / "models"
 MODEL_FILE_KEYS = ("model", "model_conf")
 
 
@@ -38,7 +39,7 @@ def find_model_file(value, base_dir=None, source="config"):
     if "/" in value or value.endswith((".yaml", ".yml")):
         candidates = [base_dir / value]
     else:
-        candidates = [base_dir.parent / "models" / f"{value}.yaml", REPO_MODELS / f"{value}.yaml"]
+        candidates = [base_dir.parent / "models" / f"{value}.yaml", PACKAGE_MODELS / f"{value}.yaml"]
     for path in candidates:
         if path.is_file():
             return path

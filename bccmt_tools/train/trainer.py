@@ -21,10 +21,10 @@ from bccmt_tools.data.sampler import EpochSampler
 from bccmt_tools.errors import BccmtError, warn
 from bccmt_tools.io import expdir
 from bccmt_tools.losses.aam import AAMSoftmax, MarginSchedule
-from bccmt_tools.models import build_model, resolved_model_conf
+from bccmt_tools.models import build_model
 from bccmt_tools.train import checkpoint as ckpt
 from bccmt_tools.train import distributed, validation
-from bccmt_tools.train.config import save_config
+from bccmt_tools.train.config import experiment_config, save_config
 from bccmt_tools.train.data_checks import check_feature_records, check_speakers
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
@@ -106,10 +106,8 @@ class Trainer:
             raise BccmtError("--device cuda: CUDA is not available on this machine")
         self.dist = distributed.init_distributed(device_type)
         self.device = distributed.device_for(device_type, self.dist)
-        config = dict(config)
         teacher_dir = teacher_dir or config["kd"].get("teacher")
-        config["kd"] = dict(config["kd"], teacher=str(teacher_dir) if teacher_dir else None)
-        config["model_conf"] = resolved_model_conf(config, "train config")
+        config = experiment_config(config, teacher_dir)
         check_feature_records(config, data_dir)
         self.resume_state = self._find_resume_state(config) if resume else None
         self.config = config

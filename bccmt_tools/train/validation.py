@@ -43,9 +43,9 @@ class Validator:
 
     def __call__(self, model, device="cpu"):
         from bccmt_tools.backend.embeddings import EmbeddingTable
-        from bccmt_tools.backend.extract import ExtractionOptions, TorchEmbedder, extract_embeddings
         from bccmt_tools.backend.metrics import compute_eer, compute_min_dcf
         from bccmt_tools.backend.scoring import score_trials
+        from bccmt_tools.embed.extract import ExtractionOptions, TorchEmbedder, extract_embeddings
         from bccmt_tools.train.rng import capture_rng_state, restore_rng_state
 
         rng_state = capture_rng_state()

@@ -1,5 +1,5 @@
 # The data behind each trial list of this recipe, in one place (sourced by local/score_models.sh
-# and local/run_comparison.sh; run from egs/voxceleb).
+# and ./run_compare.sh; run from egs/voxceleb).
 #   vox1_O          data/voxceleb1_test                        embeddings set voxceleb1_test
 #   vox1_E, vox1_H  data/voxceleb1_test + data/voxceleb1_dev   embeddings set voxceleb1 (their union)
 #   any other NAME  data/NAME (e.g. so762_test)                embeddings set NAME

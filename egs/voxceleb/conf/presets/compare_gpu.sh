@@ -1,4 +1,4 @@
-# Preset "gpu" of local/run_comparison.sh: the same study (same compare_*.yaml recipe, so results
+# Preset "gpu" of ./run_compare.sh: the same study (same compare_*.yaml recipe, so results
 # compare with the CPU runs) on one GPU, every model and seed training at once. Sourced after option
 # parsing; a command-line option overrides each value. Sized for one H200 with 16 CPU cores: the
 # 11 trainings of --seeds "1 2 3" (3 x (a, b, c) + base + ECAPA; the KD students start when the

@@ -1,5 +1,5 @@
 # Preset "tinyvox": the tiny corpus inside the repository (egs/voxceleb/tinyvox, ~15 MB: 150
-# VoxCeleb2-style training speakers, 20 test and 8 dev speakers, made by local/make_tinyvox.py), so
+# VoxCeleb2-style training speakers, 20 test and 8 dev speakers, made by make_tinyvox.py), so
 # that `make demo` runs stages 1-12 on a fresh clone in a few minutes on 2 CPU cores. Sourced by
 # egs/voxceleb/run.sh after option parsing: each value is a default that a command-line option
 # (--nj, --min-frames, ...) overrides.

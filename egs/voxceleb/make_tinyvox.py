@@ -26,7 +26,7 @@ name and renamed into place.
 Utterances are drawn one per video in turn (videos in random order), so a speaker's utterances
 come from as many videos as possible.
 
-Usage: local/make_tinyvox.py [--src ../shared/data/minivox] [--out tinyvox] [options]
+Usage: ./make_tinyvox.py [--src ../shared/data/minivox] [--out tinyvox] [options]
   The default --src is ../shared/data/minivox beside the repository, the default --out the
   recipe's tinyvox/ folder (egs/voxceleb/tinyvox).
 """
@@ -43,11 +43,13 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from prep_common import log, wav_duration
+sys.path.insert(0, str(Path(__file__).resolve().parent / "local"))  # the recipe's data-prep helpers
 
-from bccmt_tools.errors import BccmtError
+from prep_common import log, wav_duration  # noqa: E402
 
-RECIPE = Path(__file__).resolve().parent.parent
+from bccmt_tools.errors import BccmtError  # noqa: E402
+
+RECIPE = Path(__file__).resolve().parent
 REPO = RECIPE.parent.parent
 DEFAULT_SRC = REPO.parent / "shared" / "data" / "minivox"
 DEFAULT_OUT = RECIPE / "tinyvox"
@@ -474,7 +476,7 @@ out like VoxCeleb1, VoxCeleb2, MUSAN and RIRS_NOISES. It is **not** VoxCeleb: th
 not celebrities, ids such as `id10270` only borrow VoxCeleb's format, and most utterances are
 single 1 s words, so the EERs it gives only show that the pipeline learns, not how good a model is.
 
-Made by `local/make_tinyvox.py` (see "How it was made"); do not edit the files by hand.
+Made by `../make_tinyvox.py` (see "How it was made"); do not edit the files by hand.
 
 ## Layout (as in the mini corpus)
 
@@ -546,7 +548,7 @@ only copy the MUSAN layout: the clips come from FSDD and Speech Commands, not fr
 From the repository root, with the mini corpus beside the repository:
 
 ```sh
-.venv/bin/python egs/voxceleb/local/make_tinyvox.py --src ../shared/data/minivox --out egs/voxceleb/tinyvox \\
+.venv/bin/python egs/voxceleb/make_tinyvox.py --src ../shared/data/minivox --out egs/voxceleb/tinyvox \\
   {options}
 ```
 

@@ -1,16 +1,16 @@
 """Long recordings embedded in memory that does not grow with their length.
 
 A recording longer than ``long_seconds`` (60 s by default) is not read whole: it becomes a
-:class:`StreamedRecording`, which :func:`~bccmt_tools.backend.extract.extract_embeddings` embeds
+:class:`StreamedRecording`, which :func:`~bccmt_tools.embed.extract.extract_embeddings` embeds
 by streaming it from disk (:mod:`bccmt_tools.io.audio_stream`) through the blockwise fbank
 (:mod:`bccmt_tools.features.streaming`), twice:
 
 1. the first pass counts the frames and sums them (the per-utterance mean of CMN needs the whole
    recording), and collects the frame log energies of the speech check (energy VAD, as
-   :mod:`bccmt_tools.backend.speech` applies it to short recordings); with ``vad_trim`` an
+   :mod:`bccmt_tools.embed.speech` applies it to short recordings); with ``vad_trim`` an
    energy-only pass comes first, since the mean is then taken over the voiced frames only;
 2. the last pass computes the frames again, subtracts the mean, cuts them into the chunks of
-   :func:`~bccmt_tools.backend.extract.chunk_bounds` (``max_chunk_frames``) and runs the model on
+   :func:`~bccmt_tools.embed.extract.chunk_bounds` (``max_chunk_frames``) and runs the model on
    them one at a time; the embedding is their frame-weighted average.
 
 This is the whole-recording computation (frames, mean, chunks and weights are the same, up to
@@ -110,7 +110,7 @@ def _voiced(recording, energies):
 
 def embed_recording(recording, embedder, options, feature_dim=None):
     """Embedding of a :class:`StreamedRecording` (see the module docstring)."""
-    from bccmt_tools.backend.extract import chunk_bounds, check_unchunked_length
+    from bccmt_tools.embed.extract import chunk_bounds, check_unchunked_length
 
     voiced = None
     if recording.vad_trim:  # the mean is over voiced frames: find them first
@@ -200,11 +200,11 @@ def _embed_chunks(recording, embedder, options, feature_dim, voiced, mean, bound
 def speech_items(entries, fbank, where, on_error=None, frontend="torchaudio", min_speech=None, vad_trim=False,
                  resample=False, channel=None, durations=None, long_seconds=LONG_AUDIO_SECONDS):
     """``(key, feats)`` for ``(key, wav.scp value)`` entries, in order, as
-    :func:`~bccmt_tools.backend.speech.speech_features` gives them, except that recordings longer
+    :func:`~bccmt_tools.embed.speech.speech_features` gives them, except that recordings longer
     than ``long_seconds`` come as ``(key, StreamedRecording)`` (None: never). Unreadable audio
     raises, or goes to ``on_error(key, error)``; ``durations`` (a dict) receives each key's
     length in seconds."""
-    from bccmt_tools.backend.speech import speech_features
+    from bccmt_tools.embed.speech import speech_features
     from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
     from bccmt_tools.io.audio import read_audio
     from bccmt_tools.io.audio_stream import ArrayStream, open_stream

@@ -3,8 +3,9 @@
 # (model weights only are needed; the file is loaded with torch.load(weights_only=True)) and, for
 # the student, an ONNX export checked against PyTorch.
 #
-#   local/release_models.sh --teacher exp/compare/base_s1 --out ../../models/minivox/teacher_base
-#   local/release_models.sh --student exp/compare/tiny_kd_s1 --out ../../models/minivox/<student>
+#   (from egs/voxceleb)
+#   ../../models/release_models.sh --teacher exp/compare/base_s1 --out ../../models/minivox/teacher_base
+#   ../../models/release_models.sh --student exp/compare/tiny_kd_s1 --out ../../models/minivox/<student>
 #
 # Refuses a model larger than --max-mb (the repository keeps released models small).
 set -euo pipefail
@@ -15,7 +16,7 @@ out=              # destination folder (created; existing files replaced atomica
 max_mb=10         # largest file allowed
 help_message="Usage: $0 (--teacher EXP | --student EXP) --out DIR"
 
-. "$(cd "$(dirname "$0")/.." && pwd)/path.sh"
+. "$(cd "$(dirname "$0")/.." && pwd)/egs/voxceleb/path.sh"
 . "$(cd "$(dirname "$0")/.." && pwd)/utils/parse_options.sh"
 
 die() { echo "$0: error: $*" >&2; exit 1; }

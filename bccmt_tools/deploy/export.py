@@ -11,9 +11,9 @@ needs neither torch nor the experiment directory.
 >>> report["max_abs_diff"] < 1e-4                                   # doctest: +SKIP
 True
 
-ONNX files are written through :func:`bccmt_tools.models.export_rewrite.onnx_friendly` (same
+ONNX files are written through :func:`bccmt_tools.deploy.export_rewrite.onnx_friendly` (same
 function, a faster graph for ONNX Runtime). :func:`export_int8` adds static int8 quantisation
-(:mod:`bccmt_tools.models.quantize`), checked by EER on a labelled trial list instead of parity.
+(:mod:`bccmt_tools.deploy.quantize`), checked by EER on a labelled trial list instead of parity.
 """
 
 import contextlib
@@ -86,9 +86,9 @@ def add_onnx_metadata(path, metadata: Dict[str, str]) -> None:
 def write_onnx(model: nn.Module, path, opset: int = 17, metadata: Optional[Dict[str, str]] = None,
                rewrite: bool = True) -> None:
     """ONNX via the TorchScript-based exporter with dynamic batch and frame axes; ``rewrite``
-    exports :func:`~bccmt_tools.models.export_rewrite.onnx_friendly` (a copy; same function),
-    makes the reshapes static and folds constants (:mod:`~bccmt_tools.models.export_rewrite`)."""
-    from bccmt_tools.models.export_rewrite import fold_constants, onnx_friendly, static_reshapes
+    exports :func:`~bccmt_tools.deploy.export_rewrite.onnx_friendly` (a copy; same function),
+    makes the reshapes static and folds constants (:mod:`~bccmt_tools.deploy.export_rewrite`)."""
+    from bccmt_tools.deploy.export_rewrite import fold_constants, onnx_friendly, static_reshapes
 
     if rewrite:
         model = onnx_friendly(model)
@@ -192,7 +192,7 @@ def export_int8(model: nn.Module, out_path, metadata: Dict[str, str], calibratio
     ``max_eer_increase`` (relative) of the float model's, or with ``force``; the measures go into
     its metadata (key ``bccmt.quantization``). Returns the report (``float``/``int8`` accuracy,
     ``gate``, quantisation details, fp32 ``parity``)."""
-    from bccmt_tools.models import quantize
+    from bccmt_tools.deploy import quantize
 
     calibration_utterances = calibration_utterances or quantize.DEFAULT_CALIBRATION_UTTERANCES
     method = method or quantize.DEFAULT_CALIBRATION_METHOD

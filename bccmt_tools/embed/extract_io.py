@@ -2,7 +2,7 @@
 
 import os
 
-from bccmt_tools.backend.extract import OnnxEmbedder, TorchEmbedder
+from bccmt_tools.embed.extract import OnnxEmbedder, TorchEmbedder
 from bccmt_tools.errors import BccmtError
 from bccmt_tools.features.settings import parse_features
 from bccmt_tools.features.vad import DEFAULT_MIN_SPEECH
@@ -90,14 +90,14 @@ def read_inputs(rspecifier, input_type, fbank, on_error=None, frontend="torchaud
     computed by ``frontend`` (``torchaudio`` or ``numpy``).
 
     Audio must hold ``min_speech`` seconds of speech (0: no check) and may be cut to its voiced
-    frames (``vad_trim``), see :mod:`bccmt_tools.backend.speech`; ``resample`` and ``channel`` as
+    frames (``vad_trim``), see :mod:`bccmt_tools.embed.speech`; ``resample`` and ``channel`` as
     in :func:`~bccmt_tools.io.audio.read_audio`. A feature table that is really a ``wav.scp``
     is an error saying so."""
     if input_type == "feats":
         _refuse_audio_table(rspecifier)
         check_feats_record(rspecifier, fbank)
         return _read_feats(rspecifier, on_error)
-    from bccmt_tools.backend.speech import speech_features
+    from bccmt_tools.embed.speech import speech_features
     from bccmt_tools.io.audio import iter_audio_table
 
     if ":" not in rspecifier:

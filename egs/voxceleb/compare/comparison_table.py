@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cost profile and markdown table of the comparison study (local/run_comparison.sh).
+"""Cost profile and markdown table of the comparison study (./run_compare.sh).
 
 Three commands:
 
@@ -16,10 +16,10 @@ Experiment dirs are named <variant>_s<seed> (tiny_conventional_s1, tiny_kd_s2, .
 variant are grouped. Metrics come from <exp>/scores/<trials>.cosine.json (bccmt compute-metrics).
 
 Example:
-  python local/comparison_table.py profile --out exp/compare/cost.json exp/compare/*_s1
-  python local/comparison_table.py table --cost exp/compare/cost.json --out RESULTS_comparison.md \\
+  python compare/comparison_table.py profile --out exp/compare/cost.json exp/compare/*_s1
+  python compare/comparison_table.py table --cost exp/compare/cost.json --out RESULTS_comparison.md \\
       exp/compare/*_s[0-9]*
-  python local/comparison_table.py table --trial-lists "so762_test so762_test.short vox1_O" \\
+  python compare/comparison_table.py table --trial-lists "so762_test so762_test.short vox1_O" \\
       --list-label "so762_test.short=so762_test (short, <= 3.10 s)" \\
       --utt2spk data/so762_test/utt2spk,data/voxceleb1_test/utt2spk --out exp/compare_so762/RESULTS.md exp/compare_so762/*_s[0-9]*
 """
@@ -229,7 +229,7 @@ def relative_change(new, old):
 
 
 def ablation_of(variant):
-    """``(is_kd, name)`` of an ablation variant: ``tiny_kd_<name>`` (a KD ablation, run_comparison.sh
+    """``(is_kd, name)`` of an ablation variant: ``tiny_kd_<name>`` (a KD ablation, run_compare.sh
     --kd-ablations) or ``tiny_<name>`` (a model ablation, --model-ablations).
 
     >>> ablation_of("tiny_kd_mse"), ablation_of("tiny_ffn_depthwise")
@@ -264,7 +264,7 @@ def variant_label(variant, runs, reference_runs=None):
     """The table's name of a variant; an ablation names what it changed.
 
     A KD ablation (``tiny_kd_<name>``) lists its KD settings (``kd_settings``); any other unknown
-    variant is an ablation of the proposed Tiny (``tiny_<name>``, run_comparison.sh
+    variant is an ablation of the proposed Tiny (``tiny_<name>``, run_compare.sh
     --model-ablations) and lists the ``model_conf`` keys that differ from ``reference_runs``
     (the proposed Tiny's runs).
     """
@@ -640,7 +640,7 @@ def profile_variants(exp_dirs, seconds=(1.0, 10.0), runs=30, warmup=3, threads=1
     """Cost of one model per variant (the first exp dir of each), latency interleaved over models."""
     import torch
 
-    from bccmt_tools.models.cost import example_input, frames_for_seconds, profile_model
+    from bccmt_tools.deploy.cost import example_input, frames_for_seconds, profile_model
     from bccmt_tools.models.experiment import load_model_from_exp
     from bccmt_tools.models.fuse import fuse_for_inference
 

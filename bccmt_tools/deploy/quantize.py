@@ -288,9 +288,9 @@ def trial_accuracy(onnx_path, trials_path, data_dir, features=None, p_target=ACC
     the trial utterances of ``data_dir`` embedded (``features`` from :func:`trial_features`, or
     computed here), cosine-scored."""
     from bccmt_tools.backend.embeddings import EmbeddingTable
-    from bccmt_tools.backend.extract import ExtractionOptions, OnnxEmbedder, extract_embeddings
     from bccmt_tools.backend.metrics import compute_metrics
     from bccmt_tools.backend.scoring import score_trials
+    from bccmt_tools.embed.extract import ExtractionOptions, OnnxEmbedder, extract_embeddings
     from bccmt_tools.io.trials import read_trials
 
     embedder = OnnxEmbedder(onnx_path, "cpu", num_threads=num_threads)

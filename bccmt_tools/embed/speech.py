@@ -19,7 +19,7 @@ bccmt_tools.errors.BccmtError: wav.scp: key 'u1': too little speech: 0.00 s of v
 [('u1', (98, 80))]
 """
 
-from bccmt_tools.backend.extract import features_from_audio
+from bccmt_tools.embed.extract import features_from_audio
 from bccmt_tools.errors import BccmtError, skip_or_raise
 from bccmt_tools.features.vad import (DEFAULT_MIN_SPEECH, frame_log_energy, speech_error, vad_config_for,
                                       voiced_frames)
@@ -27,7 +27,7 @@ from bccmt_tools.features.vad import (DEFAULT_MIN_SPEECH, frame_log_energy, spee
 
 def speech_features(audio_items, fbank_config, where="wav.scp", on_error=None, frontend="torchaudio",
                     min_speech=DEFAULT_MIN_SPEECH, vad_trim=False):
-    """``(key, samples)`` -> ``(key, fbank)`` as :func:`~bccmt_tools.backend.extract.features_from_audio`
+    """``(key, samples)`` -> ``(key, fbank)`` as :func:`~bccmt_tools.embed.extract.features_from_audio`
     does, after checking each recording holds ``min_speech`` seconds of speech (0 turns the check
     off); ``vad_trim`` keeps the voiced frames only. Problems raise, or go to ``on_error(key, error)``
     and the entry is skipped."""

@@ -7,8 +7,8 @@ first (``cmn``, as in training). An utterance longer than ``max_chunk_frames`` i
 ``ceil(T / max_chunk_frames)`` chunks of near-equal length (they differ by at most one frame, so no
 tiny last chunk); its embedding is the average of the chunk embeddings weighted by chunk length
 in frames. Results come out in input order. Long recordings may come as streamed objects
-(:class:`bccmt_tools.backend.long_audio.StreamedRecording`) instead of feature matrices: they are
-embedded the same way without ever holding all their frames (:mod:`bccmt_tools.backend.long_audio`).
+(:class:`bccmt_tools.embed.long_audio.StreamedRecording`) instead of feature matrices: they are
+embedded the same way without ever holding all their frames (:mod:`bccmt_tools.embed.long_audio`).
 With chunking off (``max_chunk_frames`` 0) an utterance longer than :data:`MAX_UNCHUNKED_FRAMES`
 is an error, not a run out of memory.
 """
@@ -215,7 +215,7 @@ def check_unchunked_length(num_frames, options, where):
 
 
 def _prepare(key, feats, feature_dim, cmn, where, options=None):
-    if getattr(feats, "streamed", False):  # a long recording, embedded by streaming (backend.long_audio)
+    if getattr(feats, "streamed", False):  # a long recording, embedded by streaming (embed.long_audio)
         return feats
     feats = np.asarray(feats, dtype=np.float32)
     if feats.ndim != 2 or feats.shape[0] == 0:
