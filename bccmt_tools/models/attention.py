@@ -68,6 +68,9 @@ class _FrequencyMeanAttention(nn.Module):
     projections between :meth:`_start` and :meth:`_finish` (the order of the parameters is that of
     the released checkpoints)."""
 
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("reduce", "reduce_norm"),)
+
     def _start(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int):
         if channels % heads or channels % group_size:
             raise ValueError(f"channels {channels} must be divisible by heads {heads} and kv group size {group_size}")
@@ -133,6 +136,9 @@ class FrequencyResolvedTemporalAttention(_FrequencyMeanAttention):
     broadcast over F.
     """
 
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("reduce", "reduce_norm"), ("value_reduce", "value_norm"))
+
     def __init__(self, channels: int, heads: int, ratio: int, subbands: int, group_size: int,
                  clip: int, attention_dropout: float = 0.0):
         super().__init__()
@@ -170,6 +176,9 @@ class SpectroTemporalAttention(nn.Module):
     to multiples of k). The relative bias is separable: table_T[h, clip(t_i//k - t_j)] +
     table_F[h, clip(f_i//k - f_j)].
     """
+
+    #: (layer, the BatchNorm right after it) attribute pairs that models.fuse folds at inference.
+    FOLD_PAIRS = (("reduce", "reduce_norm"),)
 
     def __init__(self, channels: int, heads: int, ratio: int, clip: int, attention_dropout: float = 0.0):
         super().__init__()

@@ -17,21 +17,11 @@ True
 """
 
 import copy
-from typing import Dict, Tuple, Type
+from typing import Tuple
 
 import torch
 from torch import nn
 
-from bccmt_tools.models.attention import (FrequencyResolvedTemporalAttention, SpectroTemporalAttention,
-                                          TemporalBroadcastAttention)
-
-# The pairs of the attention classes, until models/attention.py (changed in parallel) declares
-# their FOLD_PAIRS itself; then this table and its import go.
-_ATTENTION_PAIRS: Dict[Type[nn.Module], Tuple[Tuple[str, str], ...]] = {
-    TemporalBroadcastAttention: (("reduce", "reduce_norm"),),
-    FrequencyResolvedTemporalAttention: (("reduce", "reduce_norm"), ("value_reduce", "value_norm")),
-    SpectroTemporalAttention: (("reduce", "reduce_norm"),),
-}
 
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -104,7 +94,7 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` with BatchNorms folded into neighbouring layers."""
     fused = copy.deepcopy(model).eval()
     for module in list(fused.modules()):
-        for layer_name, norm_name in getattr(type(module), "FOLD_PAIRS", _ATTENTION_PAIRS.get(type(module), ())):
+        for layer_name, norm_name in getattr(type(module), "FOLD_PAIRS", ()):
             norm = getattr(module, norm_name)
             if isinstance(norm, NORMS):
                 fold_norm_after(getattr(module, layer_name), norm)
