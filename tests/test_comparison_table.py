@@ -407,3 +407,11 @@ def test_figure_styles_any_lists(tmp_path, table_module):
     figure = tmp_path / "intervals.png"
     table_module.plot_intervals(groups, changes, intervals, figure, lists)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_title_names_the_study_corpus(tmp_path, table_module):
+    exps = [make_exp(tmp_path, "tiny_s1", 9.0, 11.0)]
+    groups = table_module.collect(exps)
+    assert table_module.make_table(groups, {}).startswith("# Comparison study on the mini corpus (cosine scoring)")
+    text = table_module.make_table(groups, {}, corpus="mini corpus + speechocean762")
+    assert text.startswith("# Comparison study on the mini corpus + speechocean762 (cosine scoring)\n")

@@ -63,6 +63,8 @@ variants="tiny_conventional tiny tiny_kd base ecapa_c512"   # which of (a)-(e) t
 test_lists="vox1_O vox1_E"  # trial lists scored (data/trials/NAME); the first decides which models are in the table
 split_by_length=            # lists of --test-lists also scored as NAME.short / NAME.long (split at the median length)
 seed_rule=                  # stage 4: the rule that fixed the seeds before any result, printed under the title
+corpus="mini corpus"        # stage 4: the study's data, named in the table's and the figure's titles
+map_feats=scp:data/voxceleb1_test/feats.scp  # stage 4: test features of the SA-map distance (KD students vs the teacher)
 kd_ablations=""             # extra KD students: "NAME:key=value[,key=value] ..." -> tiny_kd_NAME_s<seed>
 model_ablations=""          # proposed Tiny with one choice changed: "NAME:key=value[,...] ..." -> tiny_NAME_s<seed>
 ablation_seeds=""           # seeds of the ablations (default: the first of --seeds)
@@ -428,7 +430,8 @@ if stage_on 4; then
     case "$(basename "$exp")" in tiny_s*|tiny_kd_*) students+=("$exp") ;; esac
   done
   if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ] && [ ! -f "$exp_root/map_distance.json" ]; then
-    python compare/comparison_table.py map-distance --teacher "$teacher" --out "$exp_root/map_distance.json" "${students[@]}"
+    python compare/comparison_table.py map-distance --teacher "$teacher" --feats "$map_feats" \
+      --out "$exp_root/map_distance.json" "${students[@]}"
   fi
   commands=$exp_root/commands.txt
   {
@@ -478,6 +481,6 @@ if stage_on 4; then
     --trial-lists "${scored_lists[*]}" "${table_opts[@]}" --utt2spk "$utt2spk" \
     --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
     --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \
-    --notes "$notes" --num-bootstrap "$num_bootstrap" --out "$table" "${exps[@]}"
+    --notes "$notes" --num-bootstrap "$num_bootstrap" --corpus "$corpus" --out "$table" "${exps[@]}"
   cat "$table"
 fi

@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 DEFAULT_TRIAL_LISTS = ("vox1_O", "vox1_E")  # table --trial-lists; every function takes its own lists
+DEFAULT_CORPUS = "mini corpus"  # table --corpus: the study's data in the titles
 METRICS = (("eer", "EER %"), ("dcf01", "minDCF 0.01"), ("dcf05", "minDCF 0.05"))
 
 # Known variants: label in the table and the paper's letter.
@@ -570,11 +571,12 @@ def recipe_summary(groups):
 
 
 def make_table(groups, cost, machine="", commands=(), data_note="", intervals_lines=(), trial_lists=None,
-               seed_rule=""):
+               seed_rule="", corpus=DEFAULT_CORPUS):
     """The whole markdown document as a string: a column group per trial list (``trial_lists``:
-    names or ``{name: label}``); ``seed_rule``: a paragraph under the title (none when empty)."""
+    names or ``{name: label}``); ``seed_rule``: a paragraph under the title (none when empty);
+    ``corpus``: the study's data, named in the title."""
     labels = trial_list_labels(trial_lists)
-    lines = ["# Comparison study on the mini corpus (cosine scoring)", ""]
+    lines = [f"# Comparison study on the {corpus} (cosine scoring)", ""]
     if seed_rule:
         lines += [f"**Seed rule (fixed before any result was seen).** {seed_rule}", ""]
     header = ["Model", "Seeds"]
@@ -777,7 +779,7 @@ def _draw_rows(axes, rows, field, trial_lists=None):
                               fmt=marker, color=color, capsize=3, label=label if row == 0 else None)
 
 
-def plot_intervals(groups, changes, intervals, path, trial_lists=None):
+def plot_intervals(groups, changes, intervals, path, trial_lists=None, corpus=DEFAULT_CORPUS):
     """Two panels to ``path``: each model's EER with its 95% interval per trial list, and each
     comparison (the paper's claims, the ablations, the targets) as a relative EER change with its
     interval, the paper's figure and a target's limit marked. Needs matplotlib (the ``plot`` extra)."""
@@ -821,7 +823,7 @@ def plot_intervals(groups, changes, intervals, path, trial_lists=None):
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
     right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False)
-    finish_figure(figure, path, title="Comparison study, mini corpus: bootstrap over speakers and seeds")
+    finish_figure(figure, path, title=f"Comparison study, {corpus}: bootstrap over speakers and seeds")
 
 
 def atomic_write_text(path, text):
@@ -861,6 +863,8 @@ def main(argv=None):
                           "EXP/scores/LIST.cosine[.json] (default: %(default)s)")
     tab.add_argument("--list-label", action="append", default=[], metavar="LIST=LABEL",
                      help="the table's name of a trial list (default: its name); repeatable")
+    tab.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="NAME",
+                     help="the study's data, named in the table's and the figure's titles (default: %(default)s)")
     tab.add_argument("--seed-rule", default="", metavar="TEXT",
                      help="the rule that fixed the seeds, printed under the title (default: none)")
     tab.add_argument("--trials-dir", default="data/trials", help="where the trial lists live (for the intervals)")
@@ -894,9 +898,9 @@ def main(argv=None):
                                                       args.num_bootstrap, trial_lists=lists)
                 intervals_lines = interval_section(groups, changes, intervals, args.num_bootstrap, cost, lists)
                 if args.figure:
-                    plot_intervals(groups, changes, intervals, args.figure, lists)
+                    plot_intervals(groups, changes, intervals, args.figure, lists, args.corpus)
             text = make_table(groups, cost, args.machine, commands, args.data_note, intervals_lines, lists,
-                              args.seed_rule)
+                              args.seed_rule, args.corpus)
             if args.map_distance and Path(args.map_distance).is_file():
                 text += format_map_distance(json.loads(Path(args.map_distance).read_text()))
             if args.notes and Path(args.notes).is_file():
