@@ -45,7 +45,6 @@ def build_models(args, workdir):
 
     from bccmt_tools.deploy.export import deployment_metadata, export_int8, export_model
     from bccmt_tools.models.experiment import default_checkpoint, load_model_from_exp
-    from bccmt_tools.train.model_file import PACKAGE_MODELS
 
     torch.set_num_threads(1)
     models = {}
@@ -63,11 +62,11 @@ def build_models(args, workdir):
         conventional, conventional_config = load_model_from_exp(args.conventional_exp, None)
         print(f"# Conventional Tiny: {args.conventional_exp}")
     else:
-        conventional, conventional_config = untrained(PACKAGE_MODELS / "bccmt_tiny_conventional.yaml", config)
+        conventional, conventional_config = untrained("bccmt_tiny_conventional", config)
     models["Conventional Tiny fp32"] = (export_model(conventional, workdir / "conventional_fp32.onnx", "onnx",
                                                      metadata=deployment_metadata(conventional_config, conventional)
                                                      )["path"], bool(args.conventional_exp))
-    ecapa, ecapa_config = untrained(PACKAGE_MODELS / "ecapa_tdnn_c512.yaml", config)
+    ecapa, ecapa_config = untrained("ecapa_tdnn_c512", config)
     ecapa_metadata = deployment_metadata(ecapa_config, ecapa)
     models["ECAPA-C512 fp32"] = (export_model(ecapa, workdir / "ecapa_fp32.onnx", "onnx",
                                               metadata=ecapa_metadata)["path"], False)
@@ -81,18 +80,18 @@ def build_models(args, workdir):
     return models
 
 
-def untrained(model_file, tiny_config):
-    """``(model, config)`` of the model file with random weights (seed 0) and the Tiny's features:
-    same cost as a trained one, so latency and size but no EER."""
+def untrained(name, tiny_config):
+    """``(model, config)`` of the package's model file ``name`` with random weights (seed 0) and
+    the Tiny's features: same cost as a trained one, so latency and size but no EER."""
     import torch
-    import yaml
 
     from bccmt_tools.models import build_model
+    from bccmt_tools.train.model_file import PACKAGE_MODELS, read_model_file
 
     torch.manual_seed(0)
-    config = yaml.safe_load(Path(model_file).read_text())
-    config["features"] = tiny_config.get("features")
-    return build_model(config, where=Path(model_file).name).eval(), config
+    model, model_conf = read_model_file(PACKAGE_MODELS / f"{name}.yaml")
+    config = {"model": model, "model_conf": model_conf, "features": tiny_config.get("features")}
+    return build_model(config, where=f"{name}.yaml").eval(), config
 
 
 def frames(seconds):

@@ -1,21 +1,19 @@
 """The comparison study's table maker (egs/voxceleb/compare/comparison_table.py) on synthetic results."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "compare" / "comparison_table.py"
 
 
 @pytest.fixture(scope="module")
 def table_module():
-    spec = importlib.util.spec_from_file_location("comparison_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "comparison_table")
 
 
 def make_exp(root, name, eer_o, eer_e, epochs=2, wall=120.0, kd_weight=None, model_conf=None):

@@ -1,21 +1,19 @@
 """egs/voxceleb/local/split_trials_by_length.py: a trial list split at its median trial length."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "local" / "split_trials_by_length.py"
 
 
 @pytest.fixture(scope="module")
 def split_module():
-    spec = importlib.util.spec_from_file_location("split_trials_by_length", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "split_trials_by_length")
 
 
 def write(path, lines):

@@ -154,17 +154,12 @@ done
 job_list() {
   # Longest first: the teacher (the KD students wait for it), then ECAPA-TDNN; the queue starts a
   # KD student as soon as the teacher is ready, before any job listed earlier still waiting.
-  local s
+  local s v
   has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed - -"
   has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed - -"
-  for s in $seeds; do
-    has_variant tiny_conventional && echo "tiny_conventional_s$s $config_dir/compare_tiny_conventional.yaml $s - -"
-  done
-  for s in $seeds; do
-    has_variant tiny && echo "tiny_s$s $config_dir/compare_tiny.yaml $s - -"
-  done
-  for s in $seeds; do
-    has_variant tiny_freq_resolved && echo "tiny_freq_resolved_s$s $config_dir/compare_tiny_freq_resolved.yaml $s - -"
+  for v in tiny_conventional tiny tiny_freq_resolved; do
+    has_variant "$v" || continue
+    for s in $seeds; do echo "${v}_s$s $config_dir/compare_$v.yaml $s - -"; done
   done
   for s in $seeds; do
     has_variant tiny_kd && echo "tiny_kd_s$s $config_dir/compare_tiny_kd.yaml $s $teacher -"
