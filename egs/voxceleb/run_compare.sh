@@ -417,13 +417,17 @@ if stage_on 4; then
   done
   [ ${#exps[@]} -gt 0 ] || die "stage 4: no model is trained and scored yet (run stages 1-3)"
   [ ${#untrained[@]} -eq 0 ] || echo "stage 4: not scored yet (stages 1-3), left out of the table: ${untrained[*]}"
-  if [ ! -f "$exp_root/cost.json" ]; then
-    python compare/comparison_table.py profile --runs "$latency_runs" --out "$exp_root/cost.json" "${exps[@]}"
-  fi
-  students=()
+  # Runs kept without their model (compare/study_runs.py restore of a run kept before models were)
+  # are in the table but not in the cost profile or the SA-map distance.
+  with_model=() students=()
   for exp in "${exps[@]}"; do
+    if [ -f "$exp/avg_model.pt" ]; then with_model+=("$exp")
+    else echo "stage 4: $exp has no avg_model.pt: left out of the cost profile and the SA-map distance"; continue; fi
     case "$(basename "$exp")" in tiny_s*|tiny_kd_*) students+=("$exp") ;; esac
   done
+  if [ ! -f "$exp_root/cost.json" ] && [ ${#with_model[@]} -gt 0 ]; then
+    python compare/comparison_table.py profile --runs "$latency_runs" --out "$exp_root/cost.json" "${with_model[@]}"
+  fi
   if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ] && [ ! -f "$exp_root/map_distance.json" ]; then
     python compare/comparison_table.py map-distance --teacher "$teacher" --feats "$map_feats" \
       --out "$exp_root/map_distance.json" "${students[@]}"
@@ -472,7 +476,9 @@ if stage_on 4; then
     if python -c 'import matplotlib' 2>/dev/null; then mkdir -p "$(dirname "$figure")"; figure_opts=(--figure "$figure")
     else echo "stage 4: no $figure: matplotlib is missing (pip install 'bccmt-tools[plot]')"; fi
   fi
-  python compare/comparison_table.py table --cost "$exp_root/cost.json" "${figure_opts[@]}" \
+  cost_opts=()
+  [ ! -f "$exp_root/cost.json" ] || cost_opts=(--cost "$exp_root/cost.json")
+  python compare/comparison_table.py table "${cost_opts[@]}" "${figure_opts[@]}" \
     --trial-lists "${scored_lists[*]}" "${table_opts[@]}" --utt2spk "$utt2spk" \
     --machine "$(nproc) CPU cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared with other jobs; 1 torch thread per training and extraction job" \
     --data-note "$data_note" --commands "$commands" --map-distance "$exp_root/map_distance.json" \

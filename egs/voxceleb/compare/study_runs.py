@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Keep a finished study run in the repository, and bring it back as an experiment directory.
+
+The machine that trains a run may be gone by the next session, and ``exp/`` with it; the study's
+table (``run_compare.sh`` stage 4) needs every run. ``keep`` copies what the table, the SA-map
+distance and a later release read into a flat folder of ``results/``; ``restore`` rebuilds the
+experiment directory from it, so stage 4 runs on runs trained on other machines.
+
+    python compare/study_runs.py keep exp/compare_so762_sp/tiny_s3 results/compare_so762/tiny_s3
+    python compare/study_runs.py restore results/compare_so762/tiny_s3 exp/compare_so762_sp/tiny_s3
+
+Kept: ``config.yaml``; ``train.log``, ``run.log``, ``wall_seconds`` (from ``log/``); each
+``scores/NAME.cosine`` gzipped (``NAME.cosine.gz``, no timestamp: the same scores give the same
+bytes) with its ``NAME.cosine.json``; and ``avg_model.pt`` reduced to the embedding model's weights
+(the classifier over the training speakers is left out: 1.1 MB of a Tiny's 2.4 MB, read by no
+evaluation). ``restore`` writes only files that are missing and never replaces one.
+"""
+
+import argparse
+import gzip
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from bccmt_tools.errors import BccmtError
+
+LOGS = ("train.log", "run.log", "wall_seconds")
+# Keys of a checkpoint that evaluation reads (load_model_from_exp: "model") or that say what it is.
+MODEL_KEYS = ("model", "averaged")
+
+
+class StudyRunError(Exception):
+    """A one-line reason why a run cannot be kept or restored."""
+
+
+def kept_files(exp_dir):
+    """``{name in the kept folder: source path}`` of an experiment directory.
+
+    >>> import tempfile
+    >>> exp = Path(tempfile.mkdtemp())
+    >>> for name in ("config.yaml", "log/train.log", "scores/so762_test.cosine", "scores/so762_test.cosine.json"):
+    ...     (exp / name).parent.mkdir(exist_ok=True); _ = (exp / name).write_text("x")
+    >>> sorted(kept_files(exp))
+    ['config.yaml', 'so762_test.cosine.gz', 'so762_test.cosine.json', 'train.log']
+    """
+    exp_dir = Path(exp_dir)
+    files = {}
+    if (exp_dir / "config.yaml").is_file():
+        files["config.yaml"] = exp_dir / "config.yaml"
+    for name in LOGS:
+        if (exp_dir / "log" / name).is_file():
+            files[name] = exp_dir / "log" / name
+    for path in sorted((exp_dir / "scores").glob("*.cosine")):
+        files[path.name + ".gz"] = path
+    for path in sorted((exp_dir / "scores").glob("*.cosine.json")):
+        files[path.name] = path
+    if (exp_dir / "avg_model.pt").is_file():
+        files["avg_model.pt"] = exp_dir / "avg_model.pt"
+    return files
+
+
+def restored_path(exp_dir, name):
+    """Where a kept file goes back to in the experiment directory.
+
+    >>> [str(restored_path("e", n)) for n in ("config.yaml", "train.log", "x.cosine.gz", "x.cosine.json")]
+    ['e/config.yaml', 'e/log/train.log', 'e/scores/x.cosine', 'e/scores/x.cosine.json']
+    """
+    exp_dir = Path(exp_dir)
+    if name in LOGS:
+        return exp_dir / "log" / name
+    if name.endswith(".cosine.gz"):
+        return exp_dir / "scores" / name[:-len(".gz")]
+    if name.endswith(".cosine.json"):
+        return exp_dir / "scores" / name
+    return exp_dir / name
+
+
+def _write_atomically(path, write):
+    """``write(temporary path)``, then rename it to ``path``: a killed run leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _gzip_to(source, target):
+    with open(source, "rb") as src, open(target, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as out:
+        shutil.copyfileobj(src, out)
+
+
+def _gunzip_to(source, target):
+    with gzip.open(source, "rb") as src, open(target, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
+def _embedding_weights_to(source, target):
+    import torch
+
+    from bccmt_tools.io.torch_files import load_torch_file
+
+    saved = load_torch_file(source)
+    if not isinstance(saved, dict) or "model" not in saved:
+        raise StudyRunError(f"{source}: key 'model': missing (not a bccmt checkpoint)")
+    torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, target)
+
+
+def keep(exp_dir, out_dir):
+    """Copy a finished run into ``out_dir`` (files there are replaced); returns the names written."""
+    exp_dir, out_dir = Path(exp_dir), Path(out_dir)
+    if not (exp_dir / "config.yaml").is_file():
+        raise StudyRunError(f"{exp_dir}/config.yaml: missing (not an experiment directory)")
+    if not list((exp_dir / "scores").glob("*.cosine.json")):
+        raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
+    files = kept_files(exp_dir)
+    for name, source in files.items():
+        if name.endswith(".gz"):
+            write = lambda tmp, source=source: _gzip_to(source, tmp)  # noqa: E731
+        elif name == "avg_model.pt":
+            write = lambda tmp, source=source: _embedding_weights_to(source, tmp)  # noqa: E731
+        else:
+            write = lambda tmp, source=source: shutil.copyfile(source, tmp)  # noqa: E731
+        _write_atomically(out_dir / name, write)
+    return sorted(files)
+
+
+def restore(kept_dir, exp_dir):
+    """Rebuild ``exp_dir`` from a kept run; returns the names restored (existing files are kept)."""
+    kept_dir = Path(kept_dir)
+    if not (kept_dir / "config.yaml").is_file():
+        raise StudyRunError(f"{kept_dir}/config.yaml: missing (not a kept run)")
+    restored = []
+    for path in sorted(kept_dir.iterdir()):
+        target = restored_path(exp_dir, path.name)
+        if target.exists() or path.name.startswith("."):
+            continue
+        copy = (lambda tmp, path=path: _gunzip_to(path, tmp)) if path.name.endswith(".gz") else \
+            (lambda tmp, path=path: shutil.copyfile(path, tmp))
+        _write_atomically(target, copy)
+        restored.append(path.name)
+    return restored
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    keep_parser = sub.add_parser("keep", help="experiment directory -> kept folder")
+    keep_parser.add_argument("exp_dir")
+    keep_parser.add_argument("out_dir")
+    restore_parser = sub.add_parser("restore", help="kept folder -> experiment directory")
+    restore_parser.add_argument("kept_dir")
+    restore_parser.add_argument("exp_dir")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "keep":
+            names = keep(args.exp_dir, args.out_dir)
+            print(f"kept {args.exp_dir} -> {args.out_dir}: {' '.join(names)}")
+        else:
+            names = restore(args.kept_dir, args.exp_dir)
+            print(f"restored {args.kept_dir} -> {args.exp_dir}: {' '.join(names) or 'nothing missing'}")
+    except (StudyRunError, BccmtError, OSError) as error:
+        sys.exit(f"study_runs.py: error: {error}")
+
+
+if __name__ == "__main__":
+    main()
