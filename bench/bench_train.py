@@ -9,16 +9,26 @@ case alike.
 
     python bench/bench_train.py --threads 1 --crop-frames 100 --batch-size 64 --steps 6
     python bench/bench_train.py --device cuda --batch-size 128
+    python bench/bench_train.py --threads 1 --batch-size 64 --cases tiny,tiny_conventional,base --malloc both
+
+--malloc both runs the cases twice, in two processes one after the other: with glibc's default
+allocation and with freed memory kept in the process (bccmt_tools.train.allocator, what `bccmt
+train` does on a CPU), and gives each case's speed-up and both peak memory sizes.
 """
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
 
 from bccmt_tools.losses.aam import AAMSoftmax
 from bccmt_tools.models import build_model
+from bccmt_tools.train.allocator import retain_freed_memory
 from bccmt_tools.train.config import resolve_config
 from bccmt_tools.train.objective import TrainObjective
 from bccmt_tools.train.optim import build_optimizer
@@ -27,6 +37,7 @@ from bccmt_tools.train.teacher import frozen
 MODELS = {
     "tiny": {"model": "bccmt", "model_conf": {"size": "tiny"}},
     "base": {"model": "bccmt", "model_conf": {"size": "base"}},
+    "tiny_conventional": {"model": "bccmt", "model_conf": {"size": "tiny", "attention": "spectro_temporal"}},
     "ecapa_c512": {"model": "ecapa_tdnn", "model_conf": {"channels": 512}},
 }
 # name -> (student, teacher or None, fuse the teacher, torch.compile)
@@ -37,6 +48,7 @@ CASES = {
     "tiny+kd(base)": ("tiny", "base", True, False),
     "tiny+kd(base)+compile": ("tiny", "base", True, True),
     "base": ("base", None, False, False),
+    "tiny_conventional": ("tiny_conventional", None, False, False),
     "base+compile": ("base", None, False, True),
     "ecapa_c512": ("ecapa_c512", None, False, False),
 }
@@ -96,7 +108,14 @@ def main():
     parser.add_argument("--cases", default="tiny,tiny+compile,tiny+kd(base) unfused,tiny+kd(base),"
                         "tiny+kd(base)+compile,base,ecapa_c512",
                         help="comma-separated subset of: " + ", ".join(CASES))
+    parser.add_argument("--malloc", choices=("default", "retain", "both"), default="default",
+                        help="glibc's default allocation, freed memory kept in the process, or both (two runs)")
     args = parser.parse_args()
+    if args.malloc == "both":
+        compare_malloc(sys.argv[1:])
+        return
+    if args.malloc == "retain" and not retain_freed_memory():
+        parser.error("--malloc retain: not applied (not glibc, or MALLOC_*/GLIBC_TUNABLES set in the environment)")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     wanted = [name.strip() for name in args.cases.split(",")]
@@ -124,6 +143,28 @@ def main():
     for name, rate in rates.items():
         ratio = f"{reference / rate:.2f}" if reference else "-"
         print(f"{name:<24}{rate:>12.1f}{ratio:>18}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"# peak memory {peak_mb:.0f} MB; rates " + json.dumps({"rates": rates, "peak_mb": peak_mb}))
+
+
+def compare_malloc(argv):
+    """This script with ``--malloc default`` and then ``--malloc retain``; each case's speed-up."""
+    base, skip = [], False
+    for arg in argv:  # argv without its --malloc option (and that option's value)
+        if not skip and not arg.startswith("--malloc"):
+            base.append(arg)
+        skip = arg == "--malloc"
+    results = {}
+    for arm in ("default", "retain"):
+        run = subprocess.run([sys.executable, __file__, *base, "--malloc", arm], capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.exit(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"--malloc {arm} failed")
+        print(f"## --malloc {arm}\n{run.stdout}", end="")
+        results[arm] = json.loads(run.stdout.strip().splitlines()[-1].split(" rates ", 1)[1])
+    print(f"{'case':<24}{'speed-up (retain / default)':>30}")
+    for name, rate in results["retain"]["rates"].items():
+        print(f"{name:<24}{rate / results['default']['rates'][name]:>30.2f}")
+    print(f"peak memory: {results['default']['peak_mb']:.0f} MB (default), {results['retain']['peak_mb']:.0f} MB (retain)")
 
 
 if __name__ == "__main__":

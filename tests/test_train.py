@@ -109,8 +109,12 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     torch.load(exp / "checkpoints" / "epoch_0001.pt", weights_only=False)
 
 
-def test_cli_trains_and_reports_bad_feature_entries(tmp_path):
+def test_cli_trains_and_reports_bad_feature_entries(tmp_path, monkeypatch):
     from bccmt_tools.bin.train import cli
+    from bccmt_tools.train import allocator
+
+    kept = []  # training on the CPU keeps freed memory (bccmt_tools.train.allocator); not in the test process
+    monkeypatch.setattr(allocator, "retain_freed_memory", lambda: kept.append(True))
 
     data = make_feats_dir(tmp_path / "train", num_speakers=2, utts_per_speaker=4)
     config = tmp_path / "train.yaml"
@@ -121,6 +125,7 @@ def test_cli_trains_and_reports_bad_feature_entries(tmp_path):
     result = runner.invoke(cli, base + ["--exp", str(tmp_path / "ok"), "--set", "optim.lr=0.002"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((tmp_path / "ok" / "config.yaml").read_text())["optim"]["lr"] == 0.002
+    assert kept == [True]
     # --print-config prints what the run wrote to config.yaml, byte for byte, and needs no --exp.
     printed = runner.invoke(cli, base + ["--set", "optim.lr=0.002", "--print-config"])
     assert printed.exit_code == 0, printed.output
