@@ -74,6 +74,32 @@ def test_restore_never_replaces_a_file_and_keep_refuses_an_unscored_run(tmp_path
     assert not (tmp_path / "k2").exists()
 
 
+def test_an_unfinished_run_is_kept_with_its_newest_checkpoint_whole_and_restored_to_continue(tmp_path):
+    from bccmt_tools.io.expdir import latest_checkpoint
+
+    exp = make_exp(tmp_path / "exp" / "base_s1")
+    (exp / "log").mkdir()
+    (exp / "log" / "train.log").write_text("epoch 5/16\n")
+    (exp / "checkpoints").mkdir()
+    for epoch in (4, 5):
+        torch.save({"epoch": epoch, "optimizer": {"state": {0: torch.ones(3)}}}, exp / "checkpoints" / f"epoch_000{epoch}.pt")
+    kept = tmp_path / "kept"
+    (kept).mkdir()
+    (kept / "epoch_0002.pt").write_text("older")
+    with pytest.raises(study_runs.StudyRunError, match="no \\*.cosine.json"):
+        study_runs.keep(exp, kept)  # a finished run needs its scores
+    assert study_runs.keep(exp, kept, unfinished=True) == ["config.yaml", "epoch_0005.pt", "train.log"]
+    assert sorted(path.name for path in kept.iterdir()) == ["config.yaml", "epoch_0005.pt", "train.log"]
+    restored = tmp_path / "exp2" / "base_s1"
+    study_runs.restore(kept, restored)
+    newest = latest_checkpoint(restored)
+    assert newest == restored / "checkpoints" / "epoch_0005.pt"
+    state = torch.load(newest, weights_only=True)
+    assert state["epoch"] == 5 and torch.equal(state["optimizer"]["state"][0], torch.ones(3))
+    with pytest.raises(study_runs.StudyRunError, match="no epoch_\\*.pt"):
+        study_runs.keep(make_exp(tmp_path / "exp" / "fresh"), tmp_path / "k3", unfinished=True)
+
+
 def test_keep_names_a_checkpoint_that_is_not_one(tmp_path):
     exp = finished_run(tmp_path / "exp" / "tiny_s1")
     torch.save([1, 2], exp / "avg_model.pt")

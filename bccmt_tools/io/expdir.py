@@ -39,7 +39,7 @@ TRAINED_OUTPUTS = (AVERAGED, EXPORTS["onnx"], EXPORTS["torchscript"])
 #: Keys every experiment config.yaml has (what a model needs).
 REQUIRED_KEYS = ("model", "model_conf", "features")
 
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
+EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 
 
 def config_path(exp_dir):
@@ -74,7 +74,7 @@ def list_epoch_checkpoints(exp_dir):
         return []
     found = []
     for path in directory.iterdir():
-        match = _EPOCH_FILE.match(path.name)
+        match = EPOCH_FILE.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
     return sorted(found)

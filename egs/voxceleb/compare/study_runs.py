@@ -8,12 +8,17 @@ experiment directory from it, so stage 4 runs on runs trained on other machines.
 
     python compare/study_runs.py keep exp/compare_so762_sp/tiny_s3 results/compare_so762/tiny_s3
     python compare/study_runs.py restore results/compare_so762/tiny_s3 exp/compare_so762_sp/tiny_s3
+    python compare/study_runs.py keep --unfinished exp/compare_so762_sp/base_s1 results/compare_so762/base_s1
 
 Kept: ``config.yaml``; ``train.log``, ``run.log``, ``wall_seconds`` (from ``log/``); each
 ``scores/NAME.cosine`` gzipped (``NAME.cosine.gz``, no timestamp: the same scores give the same
 bytes) with its ``NAME.cosine.json``; and ``avg_model.pt`` reduced to the embedding model's weights
 (the classifier over the training speakers is left out: 1.1 MB of a Tiny's 2.4 MB, read by no
 evaluation). ``restore`` writes only files that are missing and never replaces one.
+
+A run still training (``--unfinished``: a run longer than a session) is kept with its newest epoch
+checkpoint whole (weights, optimiser and random states: what ``bccmt train --resume`` continues
+from) instead of scores and model; ``restore`` puts it back under ``checkpoints/``.
 """
 
 import argparse
@@ -24,6 +29,7 @@ import sys
 from pathlib import Path
 
 from bccmt_tools.errors import BccmtError
+from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint
 
 LOGS = ("train.log", "run.log", "wall_seconds")
 # Keys of a checkpoint that evaluation reads (load_model_from_exp: "model") or that say what it is.
@@ -34,7 +40,7 @@ class StudyRunError(Exception):
     """A one-line reason why a run cannot be kept or restored."""
 
 
-def kept_files(exp_dir):
+def kept_files(exp_dir, unfinished=False):
     """``{name in the kept folder: source path}`` of an experiment directory.
 
     >>> import tempfile
@@ -55,8 +61,12 @@ def kept_files(exp_dir):
         files[path.name + ".gz"] = path
     for path in sorted((exp_dir / "scores").glob("*.cosine.json")):
         files[path.name] = path
-    if (exp_dir / "avg_model.pt").is_file():
+    if (exp_dir / "avg_model.pt").is_file() and not unfinished:
         files["avg_model.pt"] = exp_dir / "avg_model.pt"
+    if unfinished:
+        latest = latest_checkpoint(exp_dir)
+        if latest is not None:
+            files[latest.name] = latest
     return files
 
 
@@ -73,6 +83,8 @@ def restored_path(exp_dir, name):
         return exp_dir / "scores" / name[:-len(".gz")]
     if name.endswith(".cosine.json"):
         return exp_dir / "scores" / name
+    if EPOCH_FILE.match(name):
+        return exp_dir / "checkpoints" / name
     return exp_dir / name
 
 
@@ -109,14 +121,17 @@ def _embedding_weights_to(source, target):
     torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, target)
 
 
-def keep(exp_dir, out_dir):
-    """Copy a finished run into ``out_dir`` (files there are replaced); returns the names written."""
+def keep(exp_dir, out_dir, unfinished=False):
+    """Copy a finished run (or, ``unfinished``, one still training) into ``out_dir``; files there are
+    replaced, and an unfinished run's older checkpoints there are removed. Returns the names written."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
     if not (exp_dir / "config.yaml").is_file():
         raise StudyRunError(f"{exp_dir}/config.yaml: missing (not an experiment directory)")
-    if not list((exp_dir / "scores").glob("*.cosine.json")):
+    if unfinished and latest_checkpoint(exp_dir) is None:
+        raise StudyRunError(f"{exp_dir}/checkpoints: no epoch_*.pt (nothing to continue from)")
+    if not unfinished and not list((exp_dir / "scores").glob("*.cosine.json")):
         raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
-    files = kept_files(exp_dir)
+    files = kept_files(exp_dir, unfinished)
     for name, source in files.items():
         if name.endswith(".gz"):
             write = lambda tmp, source=source: _gzip_to(source, tmp)  # noqa: E731
@@ -125,6 +140,9 @@ def keep(exp_dir, out_dir):
         else:
             write = lambda tmp, source=source: shutil.copyfile(source, tmp)  # noqa: E731
         _write_atomically(out_dir / name, write)
+    for old in out_dir.iterdir():  # one checkpoint per kept run: the newest
+        if EPOCH_FILE.match(old.name) and old.name not in files:
+            old.unlink()
     return sorted(files)
 
 
@@ -150,6 +168,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     keep_parser = sub.add_parser("keep", help="experiment directory -> kept folder")
+    keep_parser.add_argument("--unfinished", action="store_true",
+                             help="a run still training: its newest epoch checkpoint instead of scores and model")
     keep_parser.add_argument("exp_dir")
     keep_parser.add_argument("out_dir")
     restore_parser = sub.add_parser("restore", help="kept folder -> experiment directory")
@@ -158,7 +178,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "keep":
-            names = keep(args.exp_dir, args.out_dir)
+            names = keep(args.exp_dir, args.out_dir, args.unfinished)
             print(f"kept {args.exp_dir} -> {args.out_dir}: {' '.join(names)}")
         else:
             names = restore(args.kept_dir, args.exp_dir)
