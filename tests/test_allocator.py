@@ -44,6 +44,32 @@ def test_a_large_block_comes_from_the_heap_and_stays_after_free():
     assert probe("retain") == ["True", "0", "True"]
 
 
+# Retains a touched 64 MB block after free, then releases it: prints the resident MB given back.
+RELEASE = """
+import ctypes, os
+from bccmt_tools.train.allocator import release_free_memory, retain_freed_memory
+assert retain_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+def resident_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+block = libc.malloc(64 << 20)
+ctypes.memset(block, 1, 64 << 20)
+after_block = libc.malloc(1 << 10)  # above it in the heap: nothing below the top to trim by itself
+libc.free(block)
+kept = resident_mb()
+print(release_free_memory(), round(kept - resident_mb()))
+"""
+
+
+def test_free_heap_pages_go_back_after_an_epoch():
+    result = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    released, given_back_mb = result.stdout.split()
+    assert released == "True" and int(given_back_mb) >= 60
+
+
 def test_the_users_own_settings_win():
     assert retain_freed_memory(environ={"GLIBC_TUNABLES": "glibc.malloc.mmap_max=5"}) is False
     assert probe("retain", env={"PATH": "/usr/bin", "MALLOC_TRIM_THRESHOLD_": "1000"}) == ["False", "1", "False"]

@@ -24,6 +24,7 @@ from bccmt_tools.losses.aam import AAMSoftmax, MarginSchedule
 from bccmt_tools.models import build_model
 from bccmt_tools.train import checkpoint as ckpt
 from bccmt_tools.train import distributed, validation
+from bccmt_tools.train.allocator import release_free_memory
 from bccmt_tools.train.config import experiment_config, save_config
 from bccmt_tools.train.data_checks import check_feature_records, check_speakers
 from bccmt_tools.train.objective import TrainObjective
@@ -321,6 +322,7 @@ class Trainer:
                     summary.update(self.validator(self.objective.model, self.device))
                 summaries.append(summary)
                 self.log.epoch(epoch, epochs, summary, path)
+                release_free_memory()  # what validation's odd sizes left free in the heap goes back
                 if self.stop_after is not None and len(summaries) >= self.stop_after and epoch < epochs:
                     self.log.write(f"stopping after {len(summaries)} epoch(s) as asked; continue with --resume")
                     break
