@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from conftest import REPO, load_script
 from test_extract import make_exp
@@ -74,28 +75,41 @@ def test_restore_never_replaces_a_file_and_keep_refuses_an_unscored_run(tmp_path
     assert not (tmp_path / "k2").exists()
 
 
-def test_an_unfinished_run_is_kept_with_its_newest_checkpoint_whole_and_restored_to_continue(tmp_path):
+def test_an_unfinished_run_is_kept_to_continue_and_to_average(tmp_path):
+    """Its newest checkpoint whole (what --resume reads), the older ones of the averaging window as
+    weights only, nothing older; restored, the run resumes from the newest and averages once done."""
     from bccmt_tools.io.expdir import latest_checkpoint
+    from bccmt_tools.train.checkpoint import average_checkpoints
 
     exp = make_exp(tmp_path / "exp" / "base_s1")
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    (exp / "config.yaml").write_text(yaml.safe_dump({**config, "trainer": {"epochs": 6}}))
+    weights = torch.load(exp / "avg_model.pt", weights_only=True)["model"]
+    (exp / "avg_model.pt").unlink()
     (exp / "log").mkdir()
-    (exp / "log" / "train.log").write_text("epoch 5/16\n")
+    (exp / "log" / "train.log").write_text("epoch 5/6\n")
     (exp / "checkpoints").mkdir()
-    for epoch in (4, 5):
-        torch.save({"epoch": epoch, "optimizer": {"state": {0: torch.ones(3)}}}, exp / "checkpoints" / f"epoch_000{epoch}.pt")
+    for epoch in (1, 2, 3, 4, 5):
+        torch.save({"epoch": epoch, "model": weights, "optimizer": {"state": {0: torch.full((3,), epoch)}}},
+                   exp / "checkpoints" / f"epoch_000{epoch}.pt")
     kept = tmp_path / "kept"
-    (kept).mkdir()
-    (kept / "epoch_0002.pt").write_text("older")
+    kept.mkdir()
+    (kept / "epoch_0001.pt").write_text("from an earlier keep")
     with pytest.raises(study_runs.StudyRunError, match="no \\*.cosine.json"):
         study_runs.keep(exp, kept)  # a finished run needs its scores
-    assert study_runs.keep(exp, kept, unfinished=True) == ["config.yaml", "epoch_0005.pt", "train.log"]
-    assert sorted(path.name for path in kept.iterdir()) == ["config.yaml", "epoch_0005.pt", "train.log"]
+    names = study_runs.keep(exp, kept, unfinished=True, num_avg=4)
+    assert names == ["config.yaml", "epoch_0003.pt", "epoch_0004.pt", "epoch_0005.pt", "train.log"]
+    assert sorted(path.name for path in kept.iterdir()) == names
+    assert set(torch.load(kept / "epoch_0003.pt", weights_only=True)) == {"epoch", "model"}
+
     restored = tmp_path / "exp2" / "base_s1"
     study_runs.restore(kept, restored)
     newest = latest_checkpoint(restored)
     assert newest == restored / "checkpoints" / "epoch_0005.pt"
     state = torch.load(newest, weights_only=True)
-    assert state["epoch"] == 5 and torch.equal(state["optimizer"]["state"][0], torch.ones(3))
+    assert state["epoch"] == 5 and torch.equal(state["optimizer"]["state"][0], torch.full((3,), 5))
+    torch.save({"epoch": 6, "model": weights}, restored / "checkpoints" / "epoch_0006.pt")  # the resumed run's last
+    assert average_checkpoints(restored, 4)["averaged"] == [f"epoch_000{e}.pt" for e in (3, 4, 5, 6)]
     with pytest.raises(study_runs.StudyRunError, match="no epoch_\\*.pt"):
         study_runs.keep(make_exp(tmp_path / "exp" / "fresh"), tmp_path / "k3", unfinished=True)
 

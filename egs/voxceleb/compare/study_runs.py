@@ -18,7 +18,9 @@ evaluation). ``restore`` writes only files that are missing and never replaces o
 
 A run still training (``--unfinished``: a run longer than a session) is kept with its newest epoch
 checkpoint whole (weights, optimiser and random states: what ``bccmt train --resume`` continues
-from) instead of scores and model; ``restore`` puts it back under ``checkpoints/``.
+from) instead of scores and model, and the older checkpoints that the final average will read (the
+last ``--num-avg`` epochs of ``trainer.epochs``) as weights only; ``restore`` puts them back under
+``checkpoints/``.
 """
 
 import argparse
@@ -28,19 +30,21 @@ import shutil
 import sys
 from pathlib import Path
 
+import yaml
+
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint
+from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint, list_epoch_checkpoints
 
 LOGS = ("train.log", "run.log", "wall_seconds")
 # Keys of a checkpoint that evaluation reads (load_model_from_exp: "model") or that say what it is.
-MODEL_KEYS = ("model", "averaged")
+MODEL_KEYS = ("model", "averaged", "epoch")
 
 
 class StudyRunError(Exception):
     """A one-line reason why a run cannot be kept or restored."""
 
 
-def kept_files(exp_dir, unfinished=False):
+def kept_files(exp_dir, unfinished=False, num_avg=4):
     """``{name in the kept folder: source path}`` of an experiment directory.
 
     >>> import tempfile
@@ -64,9 +68,12 @@ def kept_files(exp_dir, unfinished=False):
     if (exp_dir / "avg_model.pt").is_file() and not unfinished:
         files["avg_model.pt"] = exp_dir / "avg_model.pt"
     if unfinished:
-        latest = latest_checkpoint(exp_dir)
-        if latest is not None:
-            files[latest.name] = latest
+        checkpoints = list_epoch_checkpoints(exp_dir)
+        if checkpoints:
+            epochs = int((yaml.safe_load(files["config.yaml"].read_text()) or {}).get("trainer", {}).get("epochs", 0))
+            for epoch, path in checkpoints:  # the newest whole; older ones only where the average reads them
+                if path == checkpoints[-1][1] or epoch > epochs - num_avg:
+                    files[path.name] = path
     return files
 
 
@@ -121,7 +128,7 @@ def _embedding_weights_to(source, target):
     torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, target)
 
 
-def keep(exp_dir, out_dir, unfinished=False):
+def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
     """Copy a finished run (or, ``unfinished``, one still training) into ``out_dir``; files there are
     replaced, and an unfinished run's older checkpoints there are removed. Returns the names written."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
@@ -131,11 +138,12 @@ def keep(exp_dir, out_dir, unfinished=False):
         raise StudyRunError(f"{exp_dir}/checkpoints: no epoch_*.pt (nothing to continue from)")
     if not unfinished and not list((exp_dir / "scores").glob("*.cosine.json")):
         raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
-    files = kept_files(exp_dir, unfinished)
+    files = kept_files(exp_dir, unfinished, num_avg)
+    newest = latest_checkpoint(exp_dir) if unfinished else None
     for name, source in files.items():
         if name.endswith(".gz"):
             write = lambda tmp, source=source: _gzip_to(source, tmp)  # noqa: E731
-        elif name == "avg_model.pt":
+        elif name == "avg_model.pt" or (EPOCH_FILE.match(name) and source != newest):
             write = lambda tmp, source=source: _embedding_weights_to(source, tmp)  # noqa: E731
         else:
             write = lambda tmp, source=source: shutil.copyfile(source, tmp)  # noqa: E731
@@ -170,6 +178,8 @@ def main(argv=None):
     keep_parser = sub.add_parser("keep", help="experiment directory -> kept folder")
     keep_parser.add_argument("--unfinished", action="store_true",
                              help="a run still training: its newest epoch checkpoint instead of scores and model")
+    keep_parser.add_argument("--num-avg", type=int, default=4,
+                             help="with --unfinished: checkpoints the final average reads (run_compare.sh --num-avg)")
     keep_parser.add_argument("exp_dir")
     keep_parser.add_argument("out_dir")
     restore_parser = sub.add_parser("restore", help="kept folder -> experiment directory")
@@ -178,7 +188,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "keep":
-            names = keep(args.exp_dir, args.out_dir, args.unfinished)
+            names = keep(args.exp_dir, args.out_dir, args.unfinished, args.num_avg)
             print(f"kept {args.exp_dir} -> {args.out_dir}: {' '.join(names)}")
         else:
             names = restore(args.kept_dir, args.exp_dir)
