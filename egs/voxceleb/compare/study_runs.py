@@ -8,7 +8,7 @@ experiment directory from it, so stage 4 runs on runs trained on other machines.
 
     python compare/study_runs.py keep exp/compare_so762_sp/tiny_s3 results/compare_so762/tiny_s3
     python compare/study_runs.py restore results/compare_so762/tiny_s3 exp/compare_so762_sp/tiny_s3
-    python compare/study_runs.py keep --unfinished exp/compare_so762_sp/base_s1 results/compare_so762/base_s1
+    python compare/study_runs.py keep --unfinished exp/compare_so762_sp/base_s1 /disk/that/outlives/base_s1
 
 Kept: ``config.yaml``; ``train.log``, ``run.log``, ``wall_seconds`` (from ``log/``); each
 ``scores/NAME.cosine`` gzipped (``NAME.cosine.gz``, no timestamp: the same scores give the same
@@ -20,20 +20,19 @@ A run still training (``--unfinished``: a run longer than a session) is kept wit
 checkpoint whole (weights, optimiser and random states: what ``bccmt train --resume`` continues
 from) instead of scores and model, and the older checkpoints that the final average will read (the
 last ``--num-avg`` epochs of ``trainer.epochs``) as weights only; ``restore`` puts them back under
-``checkpoints/``.
+``checkpoints/``. Such a checkpoint (7 MB for a Tiny, about 26 MB for the Base) is larger than the
+repository tracks per file: keep it on a disk that outlives the machine, not in ``results/``.
 """
 
 import argparse
 import gzip
-import os
 import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
 from bccmt_tools.errors import BccmtError
-from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint, list_epoch_checkpoints
+from bccmt_tools.io.atomic import atomic_write
+from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint, list_epoch_checkpoints, read_config
 
 LOGS = ("train.log", "run.log", "wall_seconds")
 # Keys of a checkpoint that evaluation reads (load_model_from_exp: "model") or that say what it is.
@@ -70,7 +69,7 @@ def kept_files(exp_dir, unfinished=False, num_avg=4):
     if unfinished:
         checkpoints = list_epoch_checkpoints(exp_dir)
         if checkpoints:
-            epochs = int((yaml.safe_load(files["config.yaml"].read_text()) or {}).get("trainer", {}).get("epochs", 0))
+            epochs = int(read_config(exp_dir).get("trainer", {}).get("epochs", 0))
             for epoch, path in checkpoints:  # the newest whole; older ones only where the average reads them
                 if path == checkpoints[-1][1] or epoch > epochs - num_avg:
                     files[path.name] = path
@@ -95,29 +94,24 @@ def restored_path(exp_dir, name):
     return exp_dir / name
 
 
-def _write_atomically(path, write):
-    """``write(temporary path)``, then rename it to ``path``: a killed run leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _gzip_to(source, target):
-    with open(source, "rb") as src, open(target, "wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as out:
+def _gzip_into(source, handle):
+    with open(source, "rb") as src, gzip.GzipFile(filename="", mode="wb", fileobj=handle, compresslevel=9,
+                                                 mtime=0) as out:
         shutil.copyfileobj(src, out)
 
 
-def _gunzip_to(source, target):
-    with gzip.open(source, "rb") as src, open(target, "wb") as out:
-        shutil.copyfileobj(src, out)
+def _gunzip_into(source, handle):
+    with gzip.open(source, "rb") as src:
+        shutil.copyfileobj(src, handle)
 
 
-def _embedding_weights_to(source, target):
+def _copy_into(source, handle):
+    with open(source, "rb") as src:
+        shutil.copyfileobj(src, handle)
+
+
+def _weights_into(source, handle):
+    """The checkpoint ``source`` reduced to :data:`MODEL_KEYS` (weights, what they are)."""
     import torch
 
     from bccmt_tools.io.torch_files import load_torch_file
@@ -125,7 +119,7 @@ def _embedding_weights_to(source, target):
     saved = load_torch_file(source)
     if not isinstance(saved, dict) or "model" not in saved:
         raise StudyRunError(f"{source}: key 'model': missing (not a bccmt checkpoint)")
-    torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, target)
+    torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, handle)
 
 
 def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
@@ -134,20 +128,21 @@ def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
     if not (exp_dir / "config.yaml").is_file():
         raise StudyRunError(f"{exp_dir}/config.yaml: missing (not an experiment directory)")
-    if unfinished and latest_checkpoint(exp_dir) is None:
+    newest = latest_checkpoint(exp_dir) if unfinished else None
+    if unfinished and newest is None:
         raise StudyRunError(f"{exp_dir}/checkpoints: no epoch_*.pt (nothing to continue from)")
     if not unfinished and not list((exp_dir / "scores").glob("*.cosine.json")):
         raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
     files = kept_files(exp_dir, unfinished, num_avg)
-    newest = latest_checkpoint(exp_dir) if unfinished else None
     for name, source in files.items():
         if name.endswith(".gz"):
-            write = lambda tmp, source=source: _gzip_to(source, tmp)  # noqa: E731
+            write = _gzip_into
         elif name == "avg_model.pt" or (EPOCH_FILE.match(name) and source != newest):
-            write = lambda tmp, source=source: _embedding_weights_to(source, tmp)  # noqa: E731
+            write = _weights_into
         else:
-            write = lambda tmp, source=source: shutil.copyfile(source, tmp)  # noqa: E731
-        _write_atomically(out_dir / name, write)
+            write = _copy_into
+        with atomic_write(out_dir / name, "wb") as handle:
+            write(source, handle)
     for old in out_dir.iterdir():  # one checkpoint per kept run: the newest
         if EPOCH_FILE.match(old.name) and old.name not in files:
             old.unlink()
@@ -164,9 +159,8 @@ def restore(kept_dir, exp_dir):
         target = restored_path(exp_dir, path.name)
         if target.exists() or path.name.startswith("."):
             continue
-        copy = (lambda tmp, path=path: _gunzip_to(path, tmp)) if path.name.endswith(".gz") else \
-            (lambda tmp, path=path: shutil.copyfile(path, tmp))
-        _write_atomically(target, copy)
+        with atomic_write(target, "wb") as handle:
+            (_gunzip_into if path.name.endswith(".gz") else _copy_into)(path, handle)
         restored.append(path.name)
     return restored
 
