@@ -73,7 +73,6 @@ def cli(ctx, config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, over
     import torch
 
     from bccmt_tools.io.expdir import experiment_lock
-    from bccmt_tools.train.allocator import retain_freed_memory
     from bccmt_tools.train.start import prepare_exp_dir, run_config, train
 
     extra = list(overrides)
@@ -103,7 +102,5 @@ def cli(ctx, config_path, data_dir, exp_dir, teacher_dir, init_dir, resume, over
             torch.set_num_threads(num_threads)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cpu":
-            retain_freed_memory()  # large tensors reuse freed memory: same numbers, less time in the kernel
         train(config, data_dir, exp_dir, teacher_dir=teacher_dir, init_dir=init_dir, resume=resume, device=device,
               stop_after=stop_after, show_progress=not no_progress)

@@ -32,7 +32,7 @@ TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes (an int): keep up 
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
-_retaining = False  # set once retain_freed_memory has applied its settings in this process
+_retaining_libc = None  # glibc's handle once retain_freed_memory has applied its settings in this process
 
 
 def _glibc():
@@ -48,7 +48,7 @@ def _glibc():
 def retain_freed_memory(environ=None) -> bool:
     """Set glibc's ``M_MMAP_MAX`` to 0 and ``M_TRIM_THRESHOLD`` to 2 GB for this process (and the
     data-loading workers it forks); True when done, False when left to the user or not glibc."""
-    global _retaining
+    global _retaining_libc
     environ = os.environ if environ is None else environ
     libc = _glibc()
     if any(name in environ for name in USER_SETTINGS) or libc is None:
@@ -56,16 +56,17 @@ def retain_freed_memory(environ=None) -> bool:
     mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    _retaining = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    return _retaining
+    if mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1:
+        _retaining_libc = libc
+    return _retaining_libc is not None
 
 
 def release_free_memory() -> bool:
     """Give the heap's free pages back to the system (glibc ``malloc_trim(0)``) when
     :func:`retain_freed_memory` is in effect; True when pages were returned."""
-    if not _retaining:
+    if _retaining_libc is None:
         return False
-    trim = _glibc().malloc_trim
+    trim = _retaining_libc.malloc_trim
     trim.argtypes = (ctypes.c_size_t,)
     trim.restype = ctypes.c_int
     return trim(0) == 1
