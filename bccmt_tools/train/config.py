@@ -89,7 +89,8 @@ DEFAULTS = {
         "max_steps_per_epoch": 0,   # cap on steps per epoch (0 = a full pass over the data)
         "seed": 1234,
         "grad_clip": 5.0,           # max gradient norm; 0 = off
-        "amp": True,                # mixed precision, CUDA only (ignored on CPU)
+        "amp": True,                # mixed precision (float16), CUDA only (ignored on CPU)
+        "cpu_amp": False,           # bfloat16 autocast on a CPU: pays where it has AMX or AVX512-BF16
         "keep_checkpoints": 5,      # keep the last N epoch checkpoints (0 = all)
         "log_interval": 50,         # steps between progress lines in train.log (0 = none)
         "compile": False,           # torch.compile the training step's model (and the teacher); CPU needs a C compiler
@@ -148,6 +149,7 @@ LIMITS = {
     ("trainer", "seed"): ("int", 0, 2 ** 63 - 1),
     ("trainer", "grad_clip"): ("float", 0.0, None),
     ("trainer", "amp"): ("bool", None, None),
+    ("trainer", "cpu_amp"): ("bool", None, None),
     ("trainer", "keep_checkpoints"): ("int", 0, None),
     ("trainer", "log_interval"): ("int", 0, None),         # 0: no progress lines
     ("trainer", "compile"): ("bool", None, None),

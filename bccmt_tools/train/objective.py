@@ -90,7 +90,8 @@ class TrainObjective(nn.Module):
             embeddings, maps = self.model.forward_with_attention(feats, lengths)
         else:
             embeddings, maps = self.model(feats, lengths), None
-        aam, logits = self.classifier(embeddings, labels)
+        with torch.autocast(embeddings.device.type, enabled=False):  # the margin's trigonometry in float32
+            aam, logits = self.classifier(embeddings.float(), labels)
         total = aam
         terms = {"aam": aam.detach()}
         if self.kd is not None:

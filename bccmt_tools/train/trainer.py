@@ -121,6 +121,7 @@ class Trainer:
         self.validator = validation.build_validator(config) if self.dist.is_main else None
         self.amp = bool(trainer_conf["amp"]) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.cpu_amp = bool(trainer_conf["cpu_amp"]) and self.device.type == "cpu"  # bfloat16 needs no scaler
         self.start_epoch, self.step = 1, 0
         if self.resume_state is not None:
             self._restore(self.resume_state)
@@ -242,6 +243,8 @@ class Trainer:
     def _autocast(self):
         if self.amp:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
+        if self.cpu_amp:
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _train_step(self, batch, progress):

@@ -31,7 +31,7 @@
 # length is its shorter utterance's; at or below the median -> .short), from the same embeddings.
 #
 # Stages:
-#   1  training, --jobs K at a time (each --num-threads 1); the teacher (d) is queued first and the
+#   1  training, --jobs K at a time (each --threads, default 1); the teacher (d) is queued first and the
 #      KD students (c) start once their teacher is trained and averaged; each model's last --num-avg
 #      checkpoints are averaged into <exp>/avg_model.pt
 #   2  (with --wait-trained true: beside a running stage 1, each model once trained)
@@ -53,7 +53,8 @@ set -euo pipefail
 stage=1                     # first stage to run
 stop_stage=4                # last stage to run
 seeds="1 2 3"               # seeds of the Tiny variants (a, b, c); (d) and (e) use the first
-jobs=2                      # trainings (and extraction jobs) run at the same time, 1 thread each
+jobs=2                      # trainings (and extraction jobs) run at the same time, --threads each
+threads=                    # torch CPU threads per job (default 1 with --preset cpu; 2 with --jobs 1 uses 2 cores)
 num_avg=4                   # checkpoints averaged per model (the last ones)
 train_data=data/train       # training data dir (stage 4 of run.sh)
 exp_root=exp/compare        # one exp dir per model and seed below it
@@ -100,10 +101,11 @@ done
 [ -n "$seeds" ] || die "--seeds is empty"
 for s in $seeds $ablation_seeds; do [[ "$s" =~ ^[0-9]+$ ]] || die "seed '$s' is not a number"; done
 case "$preset" in
-  cpu) : "${device:=cpu}"; threads=1 ;;
+  cpu) : "${device:=cpu}"; : "${threads:=1}" ;;
   gpu) . conf/presets/compare_gpu.sh ;;
   *) die "--preset must be cpu or gpu, got '$preset'" ;;
 esac
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive number, got '$threads'"
 sets_all=()
 if [ -n "$extra_sets" ]; then
   IFS=, read -r -a _extra <<< "$extra_sets"
