@@ -2,7 +2,8 @@
 
 One full optimisation step per batch (forward, AAM loss, backward, Adam step) on synthetic
 features, after warm-up steps; ratios are against Tiny (eager, the baseline path) measured in the
-same run. Cases ending in "+compile" run the step through torch.compile (trainer.compile);
+same run. Cases ending in "+compile" run the step through torch.compile (trainer.compile), "+bf16"
+under bfloat16 autocast (trainer.cpu_amp: pays on CPUs with AMX or AVX512-BF16);
 "kd ... unfused" is the teacher as it was before kd.fuse_teacher (BatchNorms kept). The timed
 steps of all cases are interleaved round-robin, so a load change on a shared machine hits every
 case alike.
@@ -10,6 +11,7 @@ case alike.
     python bench/bench_train.py --threads 1 --crop-frames 100 --batch-size 64 --steps 6
     python bench/bench_train.py --device cuda --batch-size 128
     python bench/bench_train.py --threads 1 --batch-size 64 --cases tiny,tiny_conventional,base --malloc both
+    python bench/bench_train.py --threads 2 --batch-size 64 --num-speakers 1428 --cases base,base+bf16,tiny,tiny+bf16
 
 --malloc both runs the cases twice, in two processes one after the other: with glibc's default
 allocation and with freed memory kept in the process (bccmt_tools.train.allocator, what `bccmt
@@ -40,17 +42,19 @@ MODELS = {
     "tiny_conventional": {"model": "bccmt", "model_conf": {"size": "tiny", "attention": "spectro_temporal"}},
     "ecapa_c512": {"model": "ecapa_tdnn", "model_conf": {"channels": 512}},
 }
-# name -> (student, teacher or None, fuse the teacher, torch.compile)
+# name -> (student, teacher or None, fuse the teacher, torch.compile, bfloat16 autocast on the CPU)
 CASES = {
-    "tiny": ("tiny", None, False, False),
-    "tiny+compile": ("tiny", None, False, True),
-    "tiny+kd(base) unfused": ("tiny", "base", False, False),
-    "tiny+kd(base)": ("tiny", "base", True, False),
-    "tiny+kd(base)+compile": ("tiny", "base", True, True),
-    "base": ("base", None, False, False),
-    "tiny_conventional": ("tiny_conventional", None, False, False),
-    "base+compile": ("base", None, False, True),
-    "ecapa_c512": ("ecapa_c512", None, False, False),
+    "tiny": ("tiny", None, False, False, False),
+    "tiny+compile": ("tiny", None, False, True, False),
+    "tiny+bf16": ("tiny", None, False, False, True),
+    "tiny+kd(base) unfused": ("tiny", "base", False, False, False),
+    "tiny+kd(base)": ("tiny", "base", True, False, False),
+    "tiny+kd(base)+compile": ("tiny", "base", True, True, False),
+    "base": ("base", None, False, False, False),
+    "base+bf16": ("base", None, False, False, True),
+    "tiny_conventional": ("tiny_conventional", None, False, False, False),
+    "base+compile": ("base", None, False, True, False),
+    "ecapa_c512": ("ecapa_c512", None, False, False, False),
 }
 
 
@@ -67,7 +71,7 @@ class _FrozenTeacher:
 
 def make_step(name, args, device):
     """A function running one optimisation step of case ``name`` on a fixed synthetic batch."""
-    student, teacher_name, fuse, compile_step = CASES[name]
+    student, teacher_name, fuse, compile_step, bf16 = CASES[name]
     torch.manual_seed(0)
     model = build_model(MODELS[student]).to(device)
     classifier = AAMSoftmax(model.embedding_dim, args.num_speakers)
@@ -85,8 +89,9 @@ def make_step(name, args, device):
     forward = torch.compile(objective) if compile_step else objective
 
     def step():
-        outputs = teacher(feats, lengths) if teacher else None
-        loss, _, _ = forward(feats, lengths, labels, 0.0, outputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # as trainer.cpu_amp
+            outputs = teacher(feats, lengths) if teacher else None
+            loss, _, _ = forward(feats, lengths, labels, 0.0, outputs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -182,3 +182,16 @@ def test_stages_3_4_score_the_lists_and_halves_and_describe_them(tmp_path):
     commands = (work / "exp" / "compare" / "commands.txt").read_text()
     assert "python local/split_trials_by_length.py data/trials/so762_test data/so762_test\n" in commands
     assert "EXP data/so762_test|data/voxceleb1_test|exp/compare/train_mean_subset EXP/embeddings/SET" in commands
+
+
+def test_threads_reach_every_training_and_a_bad_value_stops_first(tmp_path):
+    """--threads N: each training gets --num-threads N (default 1); a non-number: one line, nothing runs."""
+    result, calls = run_comparison(tmp_path, ["--stage", "1", "--stop-stage", "1", "--seeds", "1", "--jobs", "1",
+                                              "--threads", "2", "--variants", "tiny tiny_conventional"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    trains = [call for call in calls if call.startswith("train")]
+    assert len(trains) == 2 and all(" --num-threads 2 " in call for call in trains)
+    (tmp_path / "bad").mkdir()
+    result, calls = run_comparison(tmp_path / "bad", ["--threads", "two"])
+    assert result.returncode == 1 and not calls
+    assert "--threads must be a positive number, got 'two'" in result.stderr

@@ -58,6 +58,26 @@ def test_loss_decreases_and_outputs_are_complete(tmp_path):
     assert not list(exp.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("cpu_amp", [False, True])
+def test_cpu_amp_runs_the_network_in_bfloat16_and_the_loss_head_in_float32(tmp_path, cpu_amp):
+    """trainer.cpu_amp: convolutions see bfloat16 on a CPU, the AAM margin stays float32, loss falls."""
+    data = make_feats_dir(tmp_path / "train")
+    trainer = Trainer(tiny_config(trainer={"epochs": 4, "cpu_amp": cpu_amp}), data, tmp_path / "exp",
+                      show_progress=False)
+    seen = {}
+
+    def note(name, tensor):
+        seen.setdefault(name, tensor.dtype)  # a hook that returns None leaves the output alone
+
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, inputs, output: note("conv", output))
+    trainer.objective.classifier.register_forward_hook(lambda module, inputs, output: note("head", output[0]))
+    summaries = trainer.run()
+    assert seen == {"conv": torch.bfloat16 if cpu_amp else torch.float32, "head": torch.float32}
+    assert summaries[-1]["aam"] < summaries[0]["aam"]
+    assert all(torch.isfinite(torch.tensor(s["loss"])) for s in summaries)
+
+
 def test_distillation_logs_every_term_and_checks_the_teacher(tmp_path):
     data = make_feats_dir(tmp_path / "train")
     teacher = tmp_path / "teacher"
