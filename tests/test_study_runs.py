@@ -58,6 +58,36 @@ def test_keep_then_restore_gives_an_experiment_that_loads_with_the_same_weights_
         assert torch.equal(value, other), key
 
 
+def test_a_model_kept_under_models_is_referred_to_and_restored_from_there(tmp_path):
+    """keep --model-at: no weights in the kept folder, a relative reference; restore copies the
+    released file back; another run's weights are refused in one line, nothing written."""
+    exp = finished_run(tmp_path / "exp" / "base_s1")
+    release = tmp_path / "repo" / "models" / "so762" / "teacher_base" / "avg_model.pt"
+    release.parent.mkdir(parents=True)
+    release.write_bytes((exp / "avg_model.pt").read_bytes())
+    kept = tmp_path / "repo" / "results" / "base_s1"
+    study_runs.keep(exp, kept)  # first kept with its weights: --model-at replaces them
+    names = study_runs.keep(exp, kept, model_at=release)
+    assert "avg_model.pt" not in names and not (kept / "avg_model.pt").exists()
+    assert (kept / "avg_model.pt.at").read_text() == "../../models/so762/teacher_base/avg_model.pt\n"
+    restored = tmp_path / "exp2" / "base_s1"
+    assert "avg_model.pt.at" in study_runs.restore(kept, restored)
+    assert (restored / "avg_model.pt").read_bytes() == release.read_bytes()
+    load_model_from_exp(restored)
+
+    other = finished_run(tmp_path / "exp" / "other_s1")
+    saved = torch.load(other / "avg_model.pt", weights_only=True)
+    first = next(iter(saved["model"]))
+    saved["model"][first] = saved["model"][first] + 1.0  # another run's weights
+    torch.save(saved, other / "avg_model.pt")
+    with pytest.raises(study_runs.StudyRunError, match="not the weights of .*other_s1/avg_model.pt"):
+        study_runs.keep(other, tmp_path / "kept_other", model_at=release)
+    assert not (tmp_path / "kept_other").exists()
+    release.unlink()
+    with pytest.raises(study_runs.StudyRunError, match="avg_model.pt is missing"):
+        study_runs.restore(kept, tmp_path / "exp3" / "base_s1")
+
+
 def test_restore_never_replaces_a_file_and_keep_refuses_an_unscored_run(tmp_path):
     exp = finished_run(tmp_path / "exp" / "tiny_s1")
     kept = tmp_path / "kept"

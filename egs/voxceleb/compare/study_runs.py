@@ -16,6 +16,14 @@ bytes) with its ``NAME.cosine.json``; and ``avg_model.pt`` reduced to the embedd
 (the classifier over the training speakers is left out: 1.1 MB of a Tiny's 2.4 MB, read by no
 evaluation). ``restore`` writes only files that are missing and never replaces one.
 
+A model too large for ``results/`` (the Base's 7 MB) is kept where the repository allows it, as
+a released model under ``models/``: ``keep --model-at FILE`` checks that FILE holds the run's
+averaged weights and writes ``avg_model.pt.at``, FILE's path relative to the kept folder, instead
+of the weights; ``restore`` copies FILE back to ``avg_model.pt``.
+
+    python compare/study_runs.py keep --model-at ../../models/so762/teacher_base/avg_model.pt \
+        exp/compare_so762_sp/base_s1 results/compare_so762/base_s1
+
 A run still training (``--unfinished``: a run longer than a session) is kept with its newest epoch
 checkpoint whole (weights, optimiser and random states: what ``bccmt train --resume`` continues
 from) instead of scores and model, and the older checkpoints that the final average will read (the
@@ -26,6 +34,7 @@ repository tracks per file: keep it on a disk that outlives the machine, not in 
 
 import argparse
 import gzip
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +44,7 @@ from bccmt_tools.io.atomic import atomic_write
 from bccmt_tools.io.expdir import EPOCH_FILE, latest_checkpoint, list_epoch_checkpoints, read_config
 
 LOGS = ("train.log", "run.log", "wall_seconds")
+MODEL_AT = "avg_model.pt.at"  # in a kept folder: where its model is kept instead
 # Keys of a checkpoint that evaluation reads (load_model_from_exp: "model") or that say what it is.
 MODEL_KEYS = ("model", "averaged", "epoch")
 
@@ -79,8 +89,9 @@ def kept_files(exp_dir, unfinished=False, num_avg=4):
 def restored_path(exp_dir, name):
     """Where a kept file goes back to in the experiment directory.
 
-    >>> [str(restored_path("e", n)) for n in ("config.yaml", "train.log", "x.cosine.gz", "x.cosine.json")]
-    ['e/config.yaml', 'e/log/train.log', 'e/scores/x.cosine', 'e/scores/x.cosine.json']
+    >>> names = ("config.yaml", "train.log", "x.cosine.gz", "x.cosine.json", "avg_model.pt.at")
+    >>> [str(restored_path("e", n)) for n in names]
+    ['e/config.yaml', 'e/log/train.log', 'e/scores/x.cosine', 'e/scores/x.cosine.json', 'e/avg_model.pt']
     """
     exp_dir = Path(exp_dir)
     if name in LOGS:
@@ -91,6 +102,8 @@ def restored_path(exp_dir, name):
         return exp_dir / "scores" / name
     if EPOCH_FILE.match(name):
         return exp_dir / "checkpoints" / name
+    if name == MODEL_AT:
+        return exp_dir / "avg_model.pt"
     return exp_dir / name
 
 
@@ -122,9 +135,24 @@ def _weights_into(source, handle):
     torch.save({key: saved[key] for key in MODEL_KEYS if key in saved}, handle)
 
 
-def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
+def _check_same_model(kept_model, exp_dir):
+    """Refuse ``kept_model`` unless its embedding-model weights are those of ``exp_dir/avg_model.pt``."""
+    import torch
+
+    from bccmt_tools.io.torch_files import load_torch_file
+
+    ours = load_torch_file(Path(exp_dir) / "avg_model.pt").get("model", {})
+    theirs = load_torch_file(kept_model)
+    theirs = theirs.get("model") if isinstance(theirs, dict) else None
+    if not isinstance(theirs, dict) or theirs.keys() != ours.keys() \
+            or not all(torch.equal(theirs[key], ours[key]) for key in ours):
+        raise StudyRunError(f"{kept_model}: not the weights of {exp_dir}/avg_model.pt (release the run's own model)")
+
+
+def keep(exp_dir, out_dir, unfinished=False, num_avg=4, model_at=None):
     """Copy a finished run (or, ``unfinished``, one still training) into ``out_dir``; files there are
-    replaced, and an unfinished run's older checkpoints there are removed. Returns the names written."""
+    replaced, and an unfinished run's older checkpoints there are removed. ``model_at``: a file
+    holding the run's averaged weights, referred to instead of copied. Returns the names written."""
     exp_dir, out_dir = Path(exp_dir), Path(out_dir)
     if not (exp_dir / "config.yaml").is_file():
         raise StudyRunError(f"{exp_dir}/config.yaml: missing (not an experiment directory)")
@@ -134,7 +162,17 @@ def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
     if not unfinished and not list((exp_dir / "scores").glob("*.cosine.json")):
         raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
     files = kept_files(exp_dir, unfinished, num_avg)
+    if model_at is not None and "avg_model.pt" in files:
+        _check_same_model(model_at, exp_dir)
+        del files["avg_model.pt"]
+        with atomic_write(out_dir / MODEL_AT, "w") as handle:
+            handle.write(os.path.relpath(Path(model_at).resolve(), Path(out_dir).resolve()) + "\n")
+        files[MODEL_AT] = None
+    elif model_at is not None:
+        raise StudyRunError(f"{exp_dir}/avg_model.pt: missing, so --model-at has nothing to refer to")
     for name, source in files.items():
+        if source is None:
+            continue
         if name.endswith(".gz"):
             write = _gzip_into
         elif name == "avg_model.pt" or (EPOCH_FILE.match(name) and source != newest):
@@ -143,8 +181,8 @@ def keep(exp_dir, out_dir, unfinished=False, num_avg=4):
             write = _copy_into
         with atomic_write(out_dir / name, "wb") as handle:
             write(source, handle)
-    for old in out_dir.iterdir():  # one checkpoint per kept run: the newest
-        if EPOCH_FILE.match(old.name) and old.name not in files:
+    for old in out_dir.iterdir():  # one checkpoint per kept run (the newest), one model or reference
+        if (EPOCH_FILE.match(old.name) or old.name in ("avg_model.pt", MODEL_AT)) and old.name not in files:
             old.unlink()
     return sorted(files)
 
@@ -159,8 +197,13 @@ def restore(kept_dir, exp_dir):
         target = restored_path(exp_dir, path.name)
         if target.exists() or path.name.startswith("."):
             continue
+        source = path
+        if path.name == MODEL_AT:
+            source = kept_dir / path.read_text().strip()
+            if not source.is_file():
+                raise StudyRunError(f"{path}: {source} is missing (the model this run was kept with)")
         with atomic_write(target, "wb") as handle:
-            (_gunzip_into if path.name.endswith(".gz") else _copy_into)(path, handle)
+            (_gunzip_into if path.name.endswith(".gz") else _copy_into)(source, handle)
         restored.append(path.name)
     return restored
 
@@ -174,6 +217,8 @@ def main(argv=None):
                              help="a run still training: its newest epoch checkpoint instead of scores and model")
     keep_parser.add_argument("--num-avg", type=int, default=4,
                              help="with --unfinished: checkpoints the final average reads (run_compare.sh --num-avg)")
+    keep_parser.add_argument("--model-at", metavar="FILE",
+                             help="the run's averaged model is kept in FILE (e.g. a release under models/), not here")
     keep_parser.add_argument("exp_dir")
     keep_parser.add_argument("out_dir")
     restore_parser = sub.add_parser("restore", help="kept folder -> experiment directory")
@@ -182,7 +227,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "keep":
-            names = keep(args.exp_dir, args.out_dir, args.unfinished, args.num_avg)
+            names = keep(args.exp_dir, args.out_dir, args.unfinished, args.num_avg, args.model_at)
             print(f"kept {args.exp_dir} -> {args.out_dir}: {' '.join(names)}")
         else:
             names = restore(args.kept_dir, args.exp_dir)
