@@ -162,17 +162,12 @@ def keep(exp_dir, out_dir, unfinished=False, num_avg=4, model_at=None):
     if not unfinished and not list((exp_dir / "scores").glob("*.cosine.json")):
         raise StudyRunError(f"{exp_dir}/scores: no *.cosine.json (score the run first: run_compare.sh stages 2-3)")
     files = kept_files(exp_dir, unfinished, num_avg)
-    if model_at is not None and "avg_model.pt" in files:
+    if model_at is not None:
+        if "avg_model.pt" not in files:
+            raise StudyRunError(f"{exp_dir}/avg_model.pt: missing, so --model-at has nothing to refer to")
         _check_same_model(model_at, exp_dir)
         del files["avg_model.pt"]
-        with atomic_write(out_dir / MODEL_AT, "w") as handle:
-            handle.write(os.path.relpath(Path(model_at).resolve(), Path(out_dir).resolve()) + "\n")
-        files[MODEL_AT] = None
-    elif model_at is not None:
-        raise StudyRunError(f"{exp_dir}/avg_model.pt: missing, so --model-at has nothing to refer to")
     for name, source in files.items():
-        if source is None:
-            continue
         if name.endswith(".gz"):
             write = _gzip_into
         elif name == "avg_model.pt" or (EPOCH_FILE.match(name) and source != newest):
@@ -181,10 +176,15 @@ def keep(exp_dir, out_dir, unfinished=False, num_avg=4, model_at=None):
             write = _copy_into
         with atomic_write(out_dir / name, "wb") as handle:
             write(source, handle)
+    names = set(files)
+    if model_at is not None:
+        with atomic_write(out_dir / MODEL_AT, "w") as handle:
+            handle.write(os.path.relpath(Path(model_at).resolve(), out_dir.resolve()) + "\n")
+        names.add(MODEL_AT)
     for old in out_dir.iterdir():  # one checkpoint per kept run (the newest), one model or reference
-        if (EPOCH_FILE.match(old.name) or old.name in ("avg_model.pt", MODEL_AT)) and old.name not in files:
+        if (EPOCH_FILE.match(old.name) or old.name in ("avg_model.pt", MODEL_AT)) and old.name not in names:
             old.unlink()
-    return sorted(files)
+    return sorted(names)
 
 
 def restore(kept_dir, exp_dir):
