@@ -178,7 +178,39 @@ def test_map_distance_is_zero_for_the_teacher_itself(tmp_path, table_module):
     assert result["utterances"] == 3 and result["frames"] == 60
     assert result["students"][str(teacher)]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert result["students"][str(other)]["kl"] > 1e-6
-    assert "| " + str(other) + " |" in table_module.format_map_distance(result)
+    text = table_module.format_map_distance(result)
+    assert "| " + str(other) + " |" in text
+    assert f"the first 3 utterances of `scp:{tmp_path}/f.scp`, cut to the shortest (60 frames)" in text
+
+
+def test_profile_and_map_distance_are_reused_only_when_made_from_the_same_inputs(tmp_path, table_module,
+                                                                                  monkeypatch):
+    """Stage 4 calls both with --reuse: a result made from these models and settings is kept; one
+    made before another run finished, or with other settings, is made again (inputs recorded)."""
+    made = []
+    monkeypatch.setattr(table_module, "profile_variants",
+                        lambda exps, *rest: made.append(("profile", list(exps))) or {"models": {}})
+    monkeypatch.setattr(table_module, "map_distance",
+                        lambda teacher, exps, *rest: made.append(("map", list(exps))) or {"students": {}})
+    cost, distance = tmp_path / "cost.json", tmp_path / "map_distance.json"
+
+    def profile(runs, *exps):
+        return table_module.main(["profile", "--reuse", "--runs", str(runs), "--out", str(cost), *exps])
+
+    def mapping(*exps):
+        return table_module.main(["map-distance", "--reuse", "--teacher", "base_s1", "--feats", "scp:f.scp",
+                                  "--out", str(distance), *exps])
+
+    assert profile(5, "tiny_s3", "base_s1") == mapping("tiny_s3") == 0
+    assert profile(5, "tiny_s3", "base_s1") == mapping("tiny_s3") == 0          # the same: kept
+    assert made == [("profile", ["tiny_s3", "base_s1"]), ("map", ["tiny_s3"])]
+    assert profile(5, "tiny_s3", "base_s1", "tiny_kd_s1") == mapping("tiny_s3", "tiny_kd_s1") == 0  # a run finished
+    assert profile(30, "tiny_s3", "base_s1", "tiny_kd_s1") == 0                   # other settings
+    assert [what for what, _ in made[2:]] == ["profile", "map", "profile"]
+    assert json.loads(cost.read_text())["inputs"] == {
+        "exp_dirs": ["tiny_s3", "base_s1", "tiny_kd_s1"], "seconds": [1.0, 10.0], "runs": 30, "warmup": 3, "threads": 1}
+    assert json.loads(distance.read_text())["inputs"] == {
+        "teacher": "base_s1", "exp_dirs": ["tiny_s3", "tiny_kd_s1"], "feats": "scp:f.scp", "num_utts": 128}
 
 
 def test_intervals_from_score_files(tmp_path, table_module):

@@ -427,11 +427,12 @@ if stage_on 4; then
     else echo "stage 4: $exp has no avg_model.pt: left out of the cost profile and the SA-map distance"; continue; fi
     case "$(basename "$exp")" in tiny_s*|tiny_kd_*) students+=("$exp") ;; esac
   done
-  if [ ! -f "$exp_root/cost.json" ] && [ ${#with_model[@]} -gt 0 ]; then
-    python compare/comparison_table.py profile --runs "$latency_runs" --out "$exp_root/cost.json" "${with_model[@]}"
+  # --reuse: a cost profile or map distance made from these same models and settings is kept.
+  if [ ${#with_model[@]} -gt 0 ]; then
+    python compare/comparison_table.py profile --reuse --runs "$latency_runs" --out "$exp_root/cost.json" "${with_model[@]}"
   fi
-  if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ] && [ ! -f "$exp_root/map_distance.json" ]; then
-    python compare/comparison_table.py map-distance --teacher "$teacher" --feats "$map_feats" \
+  if [ ${#students[@]} -gt 0 ] && [ -f "$teacher/avg_model.pt" ]; then
+    python compare/comparison_table.py map-distance --reuse --teacher "$teacher" --feats "$map_feats" \
       --out "$exp_root/map_distance.json" "${students[@]}"
   fi
   commands=$exp_root/commands.txt
@@ -455,7 +456,7 @@ if stage_on 4; then
     done
     echo "bccmt compute-metrics --json --out EXP/scores/TRIALS.cosine.json EXP/scores/TRIALS.cosine"
     echo "python compare/comparison_table.py profile --runs $latency_runs --out $exp_root/cost.json EXPS..."
-    echo "python compare/comparison_table.py map-distance --teacher $teacher --out $exp_root/map_distance.json STUDENT_EXPS..."
+    echo "python compare/comparison_table.py map-distance --teacher $teacher --feats $map_feats --out $exp_root/map_distance.json STUDENT_EXPS..."
   } > "$commands"
   # The halves' names in the table (and --seed-rule), one data note describing the training data and every list.
   table_opts=() data_note="$train_data: $(data_summary "$train_data")"

@@ -36,6 +36,7 @@ import yaml
 
 DEFAULT_TRIAL_LISTS = ("vox1_O", "vox1_E")  # table --trial-lists; every function takes its own lists
 DEFAULT_CORPUS = "mini corpus"  # table --corpus: the study's data in the titles
+VOX1_TEST_FEATS = "scp:data/voxceleb1_test/feats.scp"  # map-distance --feats (and what older JSONs used)
 METRICS = (("eer", "EER %"), ("dcf01", "minDCF 0.01"), ("dcf05", "minDCF 0.05"))
 
 # Known variants: label in the table and the paper's letter.
@@ -719,7 +720,28 @@ def map_distance(teacher_dir, student_dirs, feats_rspec, num_utts=128, batch_siz
                 for kind, loss in losses.items():
                     sums[kind] += float(loss(s_maps, t_maps)) * len(batch)
             result[str(student_dir)] = {kind: total / len(utts) for kind, total in sums.items()}
-    return {"teacher": str(teacher_dir), "utterances": len(utts), "frames": frames, "students": result}
+    return {"teacher": str(teacher_dir), "feats": feats_rspec, "utterances": len(utts), "frames": frames,
+            "students": result}
+
+
+def made_from(path, inputs):
+    """Whether the JSON at ``path`` was written by this script from exactly ``inputs`` (its
+    ``"inputs"`` entry): stage 4 reuses such a cost profile or map distance, and redoes one made
+    from other models or settings (a run finished since, another --latency-runs).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "cost.json"
+    >>> _ = path.write_text(json.dumps({"inputs": {"exp_dirs": ["exp/tiny_s1"], "runs": 30}}))
+    >>> made_from(path, {"exp_dirs": ["exp/tiny_s1"], "runs": 30}), made_from(path, {"exp_dirs": ["exp/tiny_s1"], "runs": 5})
+    (True, False)
+    >>> made_from(path.with_name("missing.json"), {})
+    False
+    """
+    try:
+        recorded = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and recorded.get("inputs") == inputs
 
 
 def format_map_distance(result):
@@ -731,8 +753,9 @@ def format_map_distance(result):
     """
     lines = ["", "## Do the KD students attend like the teacher?", "",
              f"Mean KD loss between matched self-attention maps of the teacher `{result['teacher']}` and each "
-             f"student on the first {result['utterances']} utterances of voxceleb1_test ({result['frames']} "
-             "frames), the same pairs and reduction as in training (lower = closer to the teacher).", "",
+             f"student on the first {result['utterances']} utterances of `{result.get('feats', VOX1_TEST_FEATS)}`, "
+             f"cut to the shortest ({result['frames']} frames), the same pairs and reduction as in training "
+             "(lower = closer to the teacher).", "",
              "| Student | KL(teacher \\|\\| student) | MSE |", "|---|---|---|"]
     for student, values in result["students"].items():
         lines.append(f"| {student} | {values['kl']:.4f} | {values['mse']:.5f} |")
@@ -843,12 +866,14 @@ def main(argv=None):
     prof.add_argument("--runs", type=int, default=30, help="timed runs per model and length")
     prof.add_argument("--warmup", type=int, default=3, help="untimed runs per model and length")
     prof.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    prof.add_argument("--reuse", action="store_true", help="keep --out if it was made from the same models and settings")
     prof.add_argument("exp_dirs", nargs="+")
     dist = sub.add_parser("map-distance", help="KL/MSE between teacher and student SA maps -> JSON")
     dist.add_argument("--out", required=True, help="JSON to write")
     dist.add_argument("--teacher", required=True, help="teacher exp dir")
-    dist.add_argument("--feats", default="scp:data/voxceleb1_test/feats.scp", help="test features rspecifier")
+    dist.add_argument("--feats", default=VOX1_TEST_FEATS, help="test features rspecifier")
     dist.add_argument("--num-utts", type=int, default=128, help="utterances used")
+    dist.add_argument("--reuse", action="store_true", help="keep --out if it was made from the same models and settings")
     dist.add_argument("exp_dirs", nargs="+", help="student exp dirs")
     tab = sub.add_parser("table", help="markdown table from metrics JSONs, logs and the cost JSON")
     tab.add_argument("--out", required=True, help="markdown file to write")
@@ -875,13 +900,22 @@ def main(argv=None):
     tab.add_argument("exp_dirs", nargs="+")
     args = parser.parse_args(argv)
     try:
-        if args.command == "profile":
-            seconds = tuple(float(x) for x in args.seconds.split(",") if x.strip())
-            cost = profile_variants(args.exp_dirs, seconds, args.runs, args.warmup, args.threads)
-            atomic_write_text(args.out, json.dumps(cost, indent=2) + "\n")
-        elif args.command == "map-distance":
-            result = map_distance(args.teacher, args.exp_dirs, args.feats, args.num_utts)
-            atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        if args.command in ("profile", "map-distance"):
+            if args.command == "profile":
+                seconds = [float(x) for x in args.seconds.split(",") if x.strip()]
+                inputs = {"exp_dirs": args.exp_dirs, "seconds": seconds, "runs": args.runs, "warmup": args.warmup,
+                          "threads": args.threads}
+            else:
+                inputs = {"teacher": args.teacher, "exp_dirs": args.exp_dirs, "feats": args.feats,
+                          "num_utts": args.num_utts}
+            if args.reuse and made_from(args.out, inputs):
+                print(f"{args.out}: made from the same models and settings, reused")
+                return 0
+            if args.command == "profile":
+                result = profile_variants(args.exp_dirs, tuple(seconds), args.runs, args.warmup, args.threads)
+            else:
+                result = map_distance(args.teacher, args.exp_dirs, args.feats, args.num_utts)
+            atomic_write_text(args.out, json.dumps(dict(result, inputs=inputs), indent=2) + "\n")
         else:
             cost = {}
             if args.cost:
