@@ -821,7 +821,7 @@ def plot_intervals(groups, changes, intervals, path, trial_lists=None, corpus=DE
         raise TableError("--figure: no model has score files for the intervals")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 0.5 * max(len(variants), len(comparisons)) + 2.2),
                                          gridspec_kw={"width_ratios": [1, 1.25]})
-    ncol = min(max(len(trial_list_labels(trial_lists)), 2), 3)  # legend columns
+    ncol = 2 if len(trial_list_labels(trial_lists)) > 3 else 3  # legend columns (the left panel's width)
     _draw_rows(left, [intervals[variant] for variant in variants], "value", trial_lists)
     left.set_yticks(range(len(variants)), [f"{short_label(v)} ({len(groups[v])} seed{'s' * (len(groups[v]) > 1)})"
                                            for v in variants])
@@ -845,7 +845,10 @@ def plot_intervals(groups, changes, intervals, path, trial_lists=None, corpus=DE
     right.set_ylim(len(comparisons) - 0.5, -0.5)
     right.set_xlabel("relative EER change % (< 0: first better)")
     right.grid(True, axis="x", color="0.9")
-    right.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False)
+    if marked:  # the trial lists' markers are explained once, above the left panel
+        right.legend(*zip(*[(h, l) for h, l in zip(*right.get_legend_handles_labels())
+                            if l in ("the paper", "target (at most)")]),
+                     fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     finish_figure(figure, path, title=f"Comparison study, {corpus}: bootstrap over speakers and seeds")
 
 
