@@ -80,8 +80,37 @@ def test_a_teacher_nothing_trains_stops_before_any_training(tmp_path):
     result, calls = run_stage1(tmp_path, "tiny")
     assert result.returncode == 1
     assert ("tiny_kd_ecapa_emb_s1 needs the teacher exp/compare/ecapa_c512_s1/avg_model.pt "
-            "(add its variant to --variants or train it first)") in result.stdout + result.stderr
+            "(add its variant to --variants, train it first, or name the trained one with --teacher-seed)"
+            ) in result.stdout + result.stderr
     assert not [call for call in calls if call.startswith("train")]
+
+
+def test_a_kd_seed_added_later_trains_from_the_teacher_of_teacher_seed(tmp_path):
+    """--seeds 2 alone would look for base_s2; --teacher-seed 1 names the trained teacher instead."""
+    args = ["--stage", "1", "--stop-stage", "1", "--jobs", "1", "--seeds", "2", "--variants", "tiny_kd"]
+    for name in ("without", "with", "bad"):
+        (tmp_path / name).mkdir()
+    result, calls = run_comparison(tmp_path / "without", args)
+    assert result.returncode == 1 and "needs the teacher exp/compare/base_s2/avg_model.pt" in result.stdout
+    assert not calls
+    result, calls = run_comparison(tmp_path / "with", [*args, "--teacher-seed", "1"],
+                                   work=trained_teacher(tmp_path / "with"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call for call in calls if call.startswith("train")] == [
+        "train --config conf/train/compare_tiny_kd.yaml --data data/train --exp exp/compare/tiny_kd_s2 --seed 2 "
+        "--num-threads 1 --device cpu --no-progress --resume --teacher exp/compare/base_s1"]
+    result, _ = run_comparison(tmp_path / "bad", [*args, "--teacher-seed", "one"])
+    assert result.returncode == 1 and "--teacher-seed must be a number, got 'one'" in result.stderr
+
+
+def trained_teacher(tmp_path):
+    """A recipe copy (as run_comparison makes) whose exp/compare/base_s1 is trained and averaged."""
+    work = recipe_copy(tmp_path)
+    (work / "data" / "trials").mkdir(parents=True)
+    (work / "data" / "trials" / "vox1_dev_val").write_text("a b target\n")
+    (work / "exp" / "compare" / "base_s1").mkdir(parents=True)
+    (work / "exp" / "compare" / "base_s1" / "avg_model.pt").write_bytes(b"")
+    return work
 
 
 def test_a_failed_teacher_drops_its_students_and_the_rest_trains(tmp_path):

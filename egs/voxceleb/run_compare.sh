@@ -4,8 +4,8 @@
 #   (b) proposed BC-CMT-Tiny          tiny_s<seed>
 #   (b2) (b), frequency-resolved 1D attention  tiny_freq_resolved_s<seed>  (only when named in --variants)
 #   (c) (b) + SA-map KD from (d)      tiny_kd_s<seed>
-#   (d) proposed BC-CMT-Base          base_s<first seed>          (the KD teacher)
-#   (e) ECAPA-TDNN C=512              ecapa_c512_s<first seed>
+#   (d) proposed BC-CMT-Base          base_s<teacher seed>        (the KD teacher of every seed of (c))
+#   (e) ECAPA-TDNN C=512              ecapa_c512_s<teacher seed>  (--teacher-seed, default the first of --seeds)
 # then cosine scoring of the trial lists of --test-lists (default vox1_O and vox1_E) and one
 # markdown table (compare/comparison_table.py).
 #
@@ -52,7 +52,8 @@ set -euo pipefail
 
 stage=1                     # first stage to run
 stop_stage=4                # last stage to run
-seeds="1 2 3"               # seeds of the Tiny variants (a, b, c); (d) and (e) use the first
+seeds="1 2 3"               # seeds of the Tiny variants (a, b, c); (d) and (e) use --teacher-seed
+teacher_seed=               # the one seed of (d) and (e) (default: the first of --seeds; set it to add a KD seed later)
 jobs=2                      # trainings (and extraction jobs) run at the same time, --threads each
 threads=                    # torch CPU threads per job (default 1 with --preset cpu; 2 with --jobs 1 uses 2 cores)
 num_avg=4                   # checkpoints averaged per model (the last ones)
@@ -112,6 +113,8 @@ if [ -n "$extra_sets" ]; then
   for item in "${_extra[@]}"; do sets_all+=(--set "$item"); done
 fi
 first_seed=${seeds%% *}
+: "${teacher_seed:=$first_seed}"
+[[ "$teacher_seed" =~ ^[0-9]+$ ]] || die "--teacher-seed must be a number, got '$teacher_seed'"
 : "${notes:=$exp_root/notes.md}"
 : "${ablation_seeds:=$first_seed}"
 for v in $variants; do
@@ -134,7 +137,7 @@ for option in kd_ablations model_ablations; do
     [[ "$spec" =~ ^[A-Za-z0-9_.-]+:.+ ]] || die "--${option//_/-}: '$spec' is not NAME:key=value[,key=value]"
   done
 done
-teacher=$exp_root/base_s$first_seed
+teacher=$exp_root/base_s$teacher_seed
 log_dir=$exp_root/log
 mkdir -p "$log_dir"
 
@@ -157,8 +160,8 @@ job_list() {
   # Longest first: the teacher (the KD students wait for it), then ECAPA-TDNN; the queue starts a
   # KD student as soon as the teacher is ready, before any job listed earlier still waiting.
   local s v
-  has_variant base && echo "base_s$first_seed $config_dir/compare_base.yaml $first_seed - -"
-  has_variant ecapa_c512 && echo "ecapa_c512_s$first_seed $config_dir/compare_ecapa_c512.yaml $first_seed - -"
+  has_variant base && echo "base_s$teacher_seed $config_dir/compare_base.yaml $teacher_seed - -"
+  has_variant ecapa_c512 && echo "ecapa_c512_s$teacher_seed $config_dir/compare_ecapa_c512.yaml $teacher_seed - -"
   for v in tiny_conventional tiny tiny_freq_resolved; do
     has_variant "$v" || continue
     for s in $seeds; do echo "${v}_s$s $config_dir/compare_$v.yaml $s - -"; done
@@ -230,7 +233,7 @@ run_training() {  # a queue of job_list with --jobs slots; a KD job waits for it
     read -r -a line <<< "$job"
     [ -f "${line[1]}" ] || die "${line[1]} is missing (the config of ${line[0]}; --config-dir $config_dir)"
     [ "${line[3]}" = - ] || [ "$(teacher_state "${line[3]}")" != missing ] \
-      || die "${line[0]} needs the teacher ${line[3]}/avg_model.pt (add its variant to --variants or train it first)"
+      || die "${line[0]} needs the teacher ${line[3]}/avg_model.pt (add its variant to --variants, train it first, or name the trained one with --teacher-seed)"
   done
   while [ ${#pending[@]} -gt 0 ] || [ "$running" -gt 0 ]; do
     launched=0 order=() later=()
