@@ -39,10 +39,7 @@ def run_comparison(tmp_path, args, env_extra=None, work=None):
     """run_compare.sh ARGS in a recipe copy (``work``, default a new one, with the validation
     lists of conf/train and conf/train/compare_so762) with the stand-in bccmt: ``(result, calls)``."""
     if work is None:
-        work = recipe_copy(tmp_path)
-        (work / "data" / "trials").mkdir(parents=True)
-        for name in ("vox1_dev_val", "so762_val"):
-            (work / "data" / "trials" / name).write_text("a b target\n")
+        work = comparison_recipe(tmp_path)
     stub_dir = tmp_path / "stub"
     stub_dir.mkdir()
     (stub_dir / "bccmt").write_text(STUB)
@@ -55,6 +52,15 @@ def run_comparison(tmp_path, args, env_extra=None, work=None):
                             text=True, timeout=120)
     calls = log.read_text().splitlines() if log.is_file() else []
     return result, calls
+
+
+def comparison_recipe(tmp_path):
+    """A recipe copy with the validation lists of conf/train and conf/train/compare_so762."""
+    work = recipe_copy(tmp_path)
+    (work / "data" / "trials").mkdir(parents=True)
+    for name in ("vox1_dev_val", "so762_val"):
+        (work / "data" / "trials" / name).write_text("a b target\n")
+    return work
 
 
 def run_stage1(tmp_path, variants, env_extra=None):
@@ -104,10 +110,8 @@ def test_a_kd_seed_added_later_trains_from_the_teacher_of_teacher_seed(tmp_path)
 
 
 def trained_teacher(tmp_path):
-    """A recipe copy (as run_comparison makes) whose exp/compare/base_s1 is trained and averaged."""
-    work = recipe_copy(tmp_path)
-    (work / "data" / "trials").mkdir(parents=True)
-    (work / "data" / "trials" / "vox1_dev_val").write_text("a b target\n")
+    """A comparison_recipe whose exp/compare/base_s1 is trained and averaged."""
+    work = comparison_recipe(tmp_path)
     (work / "exp" / "compare" / "base_s1").mkdir(parents=True)
     (work / "exp" / "compare" / "base_s1" / "avg_model.pt").write_bytes(b"")
     return work
