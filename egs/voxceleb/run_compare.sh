@@ -41,7 +41,7 @@
 #   3  the --split-by-length halves of their lists (once); cosine scores of every list and half,
 #      metrics JSON (EER, minDCF 0.01/0.05)
 #   4  parameters, MACs and interleaved single-process CPU latency of every model; distance of
-#      the Tiny students' SA maps to the teacher's; the table --table (default RESULTS_comparison.md;
+#      the Tiny students' SA maps to the teacher's; the table --table (default <exp-root>/RESULTS.md;
 #      a column group per list and half, the data described from the data dirs, --seed-rule under
 #      the title) and the intervals drawn to --figure (default figures/compare_intervals.png)
 # Paths in options are relative to egs/voxceleb (the script changes to it).
@@ -72,7 +72,7 @@ model_ablations=""          # proposed Tiny with one choice changed: "NAME:key=v
 ablation_seeds=""           # seeds of the ablations (default: the first of --seeds)
 wait_trained=false          # stages 2-3: wait for each model's training to finish (run beside stage 1)
 latency_runs=30             # interleaved timed runs per model and length (stage 4)
-table=RESULTS_comparison.md # stage 4 output (markdown)
+table=                      # stage 4 output, markdown (default <exp-root>/RESULTS.md)
 figure=figures/compare_intervals.png  # stage 4: EERs and comparisons with their intervals (empty: none)
 notes=                      # stage 4: markdown appended to the table (default <exp-root>/notes.md)
 num_bootstrap=2000          # stage 4: bootstrap replicates of the confidence intervals
@@ -116,6 +116,7 @@ first_seed=${seeds%% *}
 : "${teacher_seed:=$first_seed}"
 [[ "$teacher_seed" =~ ^[0-9]+$ ]] || die "--teacher-seed must be a number, got '$teacher_seed'"
 : "${notes:=$exp_root/notes.md}"
+: "${table:=$exp_root/RESULTS.md}"
 : "${ablation_seeds:=$first_seed}"
 for v in $variants; do
   case "$v" in tiny_conventional|tiny|tiny_freq_resolved|tiny_kd|base|ecapa_c512) ;;
