@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 4 of the sentence-level study, once every planned run has finished: the table
-# (exp/compare_so762_sp/RESULTS.md; it then goes into RESULTS_comparison.md) and the interval
+# (egs/voxceleb/RESULTS_comparison.md, with table_notes.md appended) and the interval
 # figure, from the runs in exp/compare_so762_sp/ and those kept here (restored first, missing
 # files only). The seed rule printed under the table's title is README.md's "## Seed rule"
 # section, read from there so it is written once. Run it on an idle machine: it times the models.
@@ -19,6 +19,6 @@ done
   --variants "tiny_conventional tiny tiny_freq_resolved tiny_kd base" --seeds "1 2 3" \
   --train-data data/train_sp --exp-root "$exp_root" --config-dir conf/train/compare_so762 \
   --test-lists "so762_test vox1_O" --split-by-length so762_test \
-  --corpus "mini corpus + speechocean762 (sentences)" --map-feats scp:data/so762_test/feats.scp \
-  --table "$exp_root/RESULTS.md" --figure figures/compare_so762_intervals.png \
+  --corpus "mini corpus + speechocean762 sentences" --map-feats scp:data/so762_test/feats.scp \
+  --table RESULTS_comparison.md --figure figures/compare_so762_intervals.png \
   --notes "$here/table_notes.md" --seed-rule "$seed_rule" "$@"
