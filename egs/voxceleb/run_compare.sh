@@ -18,9 +18,10 @@
 #   ./run_compare.sh --variants "tiny ecapa_c512" --kd-ablations \
 #       "ecapa_emb:kd.teacher=exp/compare/ecapa_c512_s1,kd.attention.weight=0,kd.embedding.weight=1.0"
 #       # a KD ablation with its own teacher (kd.teacher): it waits for that teacher instead of (d)
-#   ./run_compare.sh --stage 2 --stop-stage 4 --config-dir conf/train/compare_so762 \
-#       --exp-root exp/compare_so762_sp --train-data data/train_sp --table exp/compare_so762_sp/RESULTS.md \
+#   ./run_compare.sh --stage 2 --stop-stage 3 --config-dir conf/train/compare_so762 \
+#       --exp-root exp/compare_so762_sp --train-data data/train_sp \
 #       --test-lists "so762_test vox1_O" --split-by-length so762_test   # the sentence-length study
+#       (its stage 4, with the study's notes and seed rule: results/compare_so762/stage4.sh)
 #
 # Test lists (--test-lists): data/trials/NAME, embedded from vox1_O: data/voxceleb1_test;
 # vox1_E, vox1_H: data/voxceleb1_test + data/voxceleb1_dev (merged into the embeddings set
